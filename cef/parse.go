@@ -1,0 +1,234 @@
+package cef
+
+import (
+	"bytes"
+	"errors"
+	"unicode/utf8"
+)
+
+// Reasons a line is not a CEF record. They are fixed values so that a feed
+// full of non-CEF lines costs no allocation.
+var (
+	ErrNoHeader    = errors.New(`no CEF header ("CEF:<version>|") in the line`)
+	ErrShortHeader = errors.New("CEF header ends before its seventh field (Severity)")
+	ErrVersion     = errors.New("unsupported CEF version (0 and 1 are supported)")
+)
+
+var headerMark = []byte("CEF:")
+
+// ParseLine parses one line: optional syslog framing (an RFC 6587 octet
+// count, an RFC 3164 or RFC 5424 header, a relay prefix, a UTF-8 BOM, or
+// nothing at all), then "CEF:Version|Vendor|Product|Version|Signature|Name|
+// Severity|Extension". A trailing CR is dropped. Invalid UTF-8 is replaced by
+// U+FFFD before anything else, as Sentinel does at ingestion.
+//
+// On error r is left empty and the error is one of ErrNoHeader,
+// ErrShortHeader or ErrVersion.
+func (r *Record) ParseLine(line []byte) error {
+	r.reset()
+	line = bytes.TrimSuffix(line, []byte("\r"))
+	if !utf8.Valid(line) {
+		r.buf = appendValidUTF8(r.buf, line)
+		line = r.buf
+		r.buf = r.buf[len(r.buf):]
+	}
+
+	version, pos, err := findHeader(line)
+	if err != nil {
+		return err
+	}
+	if version > 1 {
+		return ErrVersion
+	}
+	r.Version = version
+
+	for i := range headerFields {
+		field, next, ok := r.headerField(line, pos)
+		if !ok {
+			r.reset()
+			return ErrShortHeader
+		}
+		r.header[i] = field
+		pos = next
+	}
+
+	r.parseExtension(line[pos:])
+	return nil
+}
+
+// findHeader locates "CEF:" followed by optional blanks (FortiOS writes
+// "CEF: 0"), a version number and a pipe, where "CEF" does not continue a
+// longer word. It returns the version and the offset after that pipe.
+// Searching rather than parsing the syslog header lets one parser accept
+// every framing seen in the wild, including a syslog TAG that swallows
+// "CEF:".
+func findHeader(line []byte) (version, pos int, err error) {
+	for off := 0; off < len(line); {
+		i := bytes.Index(line[off:], headerMark)
+		if i < 0 {
+			break
+		}
+		i += off
+		off = i + len(headerMark)
+		if i > 0 && isAlnum(line[i-1]) {
+			continue
+		}
+
+		p := off
+		for p < len(line) && line[p] == ' ' {
+			p++
+		}
+		digits := 0
+		version = 0
+		for p < len(line) && '0' <= line[p] && line[p] <= '9' && digits < 4 {
+			version = version*10 + int(line[p]-'0')
+			p++
+			digits++
+		}
+		if digits == 0 || p >= len(line) || line[p] != '|' {
+			continue
+		}
+		return version, p + 1, nil
+	}
+	return 0, 0, ErrNoHeader
+}
+
+// headerField reads one header field starting at pos, up to the next pipe
+// that is not escaped. It decodes "\|" and "\\"; any other backslash is kept
+// as written. ok is false when no pipe ends the field.
+func (r *Record) headerField(line []byte, pos int) (field []byte, next int, ok bool) {
+	escaped := false
+	for i := pos; i < len(line); i++ {
+		switch line[i] {
+		case '\\':
+			if i+1 < len(line) && (line[i+1] == '|' || line[i+1] == '\\') {
+				escaped = true
+				i++
+			}
+		case '|':
+			field = line[pos:i]
+			if escaped {
+				field = r.decode(field, false)
+			}
+			return field, i + 1, true
+		}
+	}
+	return nil, 0, false
+}
+
+// parseExtension reads "key=value" pairs. A value runs until a blank that is
+// followed by something shaped like a key and an unescaped "=", so values
+// keep their blanks and the unescaped "=" that many vendors leave in URLs.
+// A raw blank followed by "word=" inside a value still ends it: the text
+// gives no way to tell the two apart.
+func (r *Record) parseExtension(ext []byte) {
+	i := 0
+	for i < len(ext) && ext[i] == ' ' {
+		i++
+	}
+	if keyLen(ext[i:]) == 0 {
+		// Text before the first key cannot be attributed to any key.
+		_, i = scanValue(ext, i)
+	}
+
+	for i < len(ext) {
+		n := keyLen(ext[i:])
+		if n == 0 {
+			return // unreachable: scanValue only stops before a key
+		}
+		key := ext[i : i+n]
+		start := i + n + 1
+		end, next := scanValue(ext, start)
+		r.pairs = append(r.pairs, Pair{Key: key, Value: r.decode(ext[start:end], true)})
+		i = next
+	}
+}
+
+// scanValue returns the end of the value that starts at i and the offset of
+// the next key, or len(ext) twice at the end of the line. A backslash always
+// takes the next byte with it, so an escaped blank never ends a value.
+func scanValue(ext []byte, i int) (end, next int) {
+	for i < len(ext) {
+		j := bytes.IndexAny(ext[i:], ` \`)
+		if j < 0 {
+			break
+		}
+		i += j
+		if ext[i] == '\\' {
+			i += 2
+			continue
+		}
+		if keyLen(ext[i+1:]) > 0 {
+			return i, i + 1
+		}
+		i++
+	}
+	return len(ext), len(ext)
+}
+
+// keyLen returns the length of the key at the start of b when b starts with
+// key characters followed by "=", else 0. Keys are ASCII letters, digits and
+// "_", "." and "-", which covers the CEF dictionary and vendor keys such as
+// FTNTFGTlogid, layer_name and ad.X-ClientStatistics.
+func keyLen(b []byte) int {
+	n := 0
+	for n < len(b) && isKeyChar(b[n]) {
+		n++
+	}
+	if n == 0 || n >= len(b) || b[n] != '=' {
+		return 0
+	}
+	return n
+}
+
+// decode undoes CEF escapes in one left-to-right pass, so that "\\n" yields a
+// backslash and an "n", never a line feed. Header fields decode "\|" and
+// "\\"; extension values also decode "\=", "\n" and "\r". Every other
+// backslash sequence is kept as written. Values without a backslash are
+// returned as they are.
+func (r *Record) decode(v []byte, extension bool) []byte {
+	if bytes.IndexByte(v, '\\') < 0 {
+		return v
+	}
+
+	start := len(r.buf)
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c != '\\' || i+1 == len(v) {
+			r.buf = append(r.buf, c)
+			continue
+		}
+		switch next := v[i+1]; {
+		case next == '\\' || next == '|':
+			r.buf = append(r.buf, next)
+		case extension && next == '=':
+			r.buf = append(r.buf, '=')
+		case extension && next == 'n':
+			r.buf = append(r.buf, '\n')
+		case extension && next == 'r':
+			r.buf = append(r.buf, '\r')
+		default:
+			r.buf = append(r.buf, c, next)
+		}
+		i++
+	}
+	return r.buf[start:len(r.buf):len(r.buf)]
+}
+
+func isAlnum(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+}
+
+func isKeyChar(c byte) bool {
+	return isAlnum(c) || c == '_' || c == '.' || c == '-'
+}
+
+// CutLine returns the first line of msg and the rest after its line feed.
+// A raw line feed inside a CEF value ends the event, as line framing does
+// in every syslog transport; the text after it is a line of its own.
+func CutLine(msg []byte) (line, rest []byte) {
+	if i := bytes.IndexByte(msg, '\n'); i >= 0 {
+		return msg[:i], msg[i+1:]
+	}
+	return msg, nil
+}

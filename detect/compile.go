@@ -1,0 +1,328 @@
+package detect
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/edgehunt/runningrat/cef"
+)
+
+// Mode selects which verdicts a compiled rule raises.
+type Mode uint8
+
+const (
+	// Exact raises only what Microsoft Sentinel's rule raises.
+	Exact Mode = iota + 1
+	// Extended also raises the near misses that carry the same indicators
+	// (see Compiled.Evaluate), flagged with their reasons.
+	Extended
+)
+
+// ParseMode parses "exact" or "extended".
+func ParseMode(s string) (Mode, error) {
+	switch s {
+	case "exact":
+		return Exact, nil
+	case "extended":
+		return Extended, nil
+	}
+	return 0, fmt.Errorf("invalid detection mode %q: use exact or extended", s)
+}
+
+func (m Mode) String() string {
+	if m == Exact {
+		return "exact"
+	}
+	return "extended"
+}
+
+// Verdict is the outcome of evaluating a rule on one record.
+type Verdict uint8
+
+const (
+	NoMatch       Verdict = iota
+	ExactMatch            // Sentinel's rule matches
+	ExtendedMatch         // only a lenient reading matches
+)
+
+func (v Verdict) String() string {
+	switch v {
+	case ExactMatch:
+		return "exact"
+	case ExtendedMatch:
+		return "extended"
+	}
+	return "none"
+}
+
+// Match describes why a rule matched a record. Values borrow from the
+// record; Alert copies what it keeps.
+type Match struct {
+	Verdict Verdict
+	// Reasons name each leniency that an extended match needed, as
+	// "<Column>.<reason>", for example "RequestMethod.case_or_blank".
+	Reasons []string
+	// Indicators are the has_any values found, as the rule writes them.
+	Indicators []string
+	// Evidence holds, per condition, the value that satisfied it (decoded
+	// where a decoding was needed).
+	Evidence []ColumnValue
+}
+
+// ColumnValue is one column of a record.
+type ColumnValue struct {
+	Column string
+	Value  []byte
+}
+
+// Compiled is a rule ready to evaluate. It is safe for concurrent use.
+type Compiled struct {
+	Rule       *Rule
+	conditions []condition
+	exactScan  *prefilter
+	lenient    *prefilter
+	project    []projected
+	entities   []entity
+}
+
+type condition struct {
+	name   string
+	column cef.Column
+	op     Op
+	equals [][]byte
+	terms  *termMatcher
+}
+
+type projected struct {
+	name   string
+	column cef.Column // zero for TimeGenerated
+}
+
+type entity struct {
+	EntityMapping
+	column cef.Column
+}
+
+// Compile checks a rule and prepares it for evaluation.
+func Compile(rule *Rule) (*Compiled, error) {
+	c := &Compiled{Rule: rule}
+	if len(rule.Where) == 0 {
+		return nil, fmt.Errorf("rule %s has no conditions", rule.ID)
+	}
+
+	var hasAnyValues []string
+	for _, w := range rule.Where {
+		col, ok := cef.ColumnByName(w.Column)
+		if !ok {
+			return nil, fmt.Errorf("rule %s: unknown column %q", rule.ID, w.Column)
+		}
+		cond := condition{name: w.Column, column: col, op: w.Op}
+		switch w.Op {
+		case Equals:
+			for _, v := range w.Values {
+				cond.equals = append(cond.equals, []byte(v))
+			}
+		case HasAny:
+			cond.terms = newTermMatcher(w.Values)
+			hasAnyValues = append(hasAnyValues, w.Values...)
+		default:
+			return nil, fmt.Errorf("rule %s: column %s: unsupported operator %d", rule.ID, w.Column, w.Op)
+		}
+		c.conditions = append(c.conditions, cond)
+	}
+	c.exactScan = newPrefilter(hasAnyValues, false)
+	c.lenient = newPrefilter(hasAnyValues, true)
+
+	for _, name := range rule.Project {
+		if name == "TimeGenerated" {
+			c.project = append(c.project, projected{name: name})
+			continue
+		}
+		col, ok := cef.ColumnByName(name)
+		if !ok {
+			return nil, fmt.Errorf("rule %s: unknown projected column %q", rule.ID, name)
+		}
+		c.project = append(c.project, projected{name: name, column: col})
+	}
+	for _, e := range rule.Entities {
+		col, ok := cef.ColumnByName(e.Column)
+		if !ok {
+			return nil, fmt.Errorf("rule %s: unknown entity column %q", rule.ID, e.Column)
+		}
+		c.entities = append(c.entities, entity{EntityMapping: e, column: col})
+	}
+	return c, nil
+}
+
+// MayMatch reports whether the raw text of a record (a CEF line) could
+// match in the given mode. False means that parsing the line is wasted work.
+func (c *Compiled) MayMatch(text []byte, mode Mode) bool {
+	if mode == Exact {
+		return c.exactScan.mayMatch(text)
+	}
+	return c.lenient.mayMatch(text)
+}
+
+// Evaluate decides the rule on rec and fills m. In Exact mode it reproduces
+// Sentinel: "==" compares bytes, has_any is the term match described at
+// needle.matches, a missing column is empty, and a key given twice counts
+// with its last value. Extended mode, when the exact verdict is no match,
+// also accepts, each named in m.Reasons:
+//   - for "==": the value in another letter case or with blanks around it
+//     (case_or_blank), or an empty or missing value (missing);
+//   - for has_any: the value after decoding "\/" (escaped_slash), %XX
+//     (percent_encoded) or Unicode case folding (unicode_case_fold);
+//   - for any column: the value of an earlier duplicate key
+//     (duplicate_key) or of a key in another letter case (key_case).
+//
+// An explicit other value, such as POST for GET, never matches.
+func (c *Compiled) Evaluate(rec *cef.Record, mode Mode, m *Match) Verdict {
+	*m = Match{Reasons: m.Reasons[:0], Indicators: m.Indicators[:0], Evidence: m.Evidence[:0]}
+
+	if c.evaluateExact(rec, m) {
+		m.Verdict = ExactMatch
+		return m.Verdict
+	}
+	m.Indicators = m.Indicators[:0]
+	m.Evidence = m.Evidence[:0]
+	if mode == Extended && c.evaluateLenient(rec, m) {
+		m.Verdict = ExtendedMatch
+		return m.Verdict
+	}
+
+	*m = Match{Reasons: m.Reasons[:0], Indicators: m.Indicators[:0], Evidence: m.Evidence[:0]}
+	return NoMatch
+}
+
+func (c *Compiled) evaluateExact(rec *cef.Record, m *Match) bool {
+	for i := range c.conditions {
+		cond := &c.conditions[i]
+		v := rec.Value(cond.column)
+		switch cond.op {
+		case Equals:
+			if !cond.equalsAny(v) {
+				return false
+			}
+		case HasAny:
+			if !cond.terms.matchAny(v) {
+				return false
+			}
+			m.Indicators = cond.terms.appendMatches(m.Indicators, v)
+		}
+		m.Evidence = append(m.Evidence, ColumnValue{Column: cond.name, Value: v})
+	}
+	return true
+}
+
+// option is one way a condition can be satisfied leniently.
+type option struct {
+	value   []byte
+	reasons []string
+	found   []string
+}
+
+func (c *Compiled) evaluateLenient(rec *cef.Record, m *Match) bool {
+	var candidates []cef.Candidate
+	for i := range c.conditions {
+		cond := &c.conditions[i]
+		candidates = rec.AppendCandidates(candidates[:0], cond.column)
+		if len(candidates) == 0 {
+			candidates = append(candidates, cef.Candidate{})
+		}
+
+		best, ok := cond.bestOption(candidates)
+		if !ok {
+			return false
+		}
+		for _, r := range best.reasons {
+			m.Reasons = append(m.Reasons, cond.name+"."+r)
+		}
+		m.Indicators = append(m.Indicators, best.found...)
+		m.Evidence = append(m.Evidence, ColumnValue{Column: cond.name, Value: best.value})
+	}
+	return true
+}
+
+// bestOption returns the lenient reading of the condition with the fewest
+// reasons, the earliest candidate winning a tie.
+func (cond *condition) bestOption(candidates []cef.Candidate) (option, bool) {
+	var best option
+	found := false
+	for _, cand := range candidates {
+		var base []string
+		if cand.Superseded {
+			base = append(base, "duplicate_key")
+		}
+		if cand.KeyCaseDiffers {
+			base = append(base, "key_case")
+		}
+
+		opt, ok := cond.lenientOption(cand.Value)
+		if !ok {
+			continue
+		}
+		opt.reasons = append(base, opt.reasons...)
+		if !found || len(opt.reasons) < len(best.reasons) {
+			best, found = opt, true
+		}
+	}
+	return best, found
+}
+
+func (cond *condition) lenientOption(v []byte) (option, bool) {
+	switch cond.op {
+	case Equals:
+		if cond.equalsAny(v) {
+			return option{value: v}, true
+		}
+		if len(bytes.TrimSpace(v)) == 0 {
+			return option{value: v, reasons: []string{"missing"}}, true
+		}
+		for _, want := range cond.equals {
+			if bytes.EqualFold(bytes.TrimSpace(v), want) {
+				return option{value: v, reasons: []string{"case_or_blank"}}, true
+			}
+		}
+
+	case HasAny:
+		if cond.terms.matchAny(v) {
+			return option{value: v, found: cond.terms.appendMatches(nil, v)}, true
+		}
+		// Try the decodings alone before combining them, so that the reasons
+		// name no more decodings than the match needed.
+		for _, flags := range decodingOrder {
+			decoded, ok := applyDecodings(v, flags)
+			if !ok || !cond.terms.matchAny(decoded) {
+				continue
+			}
+			opt := option{value: decoded, found: cond.terms.appendMatches(nil, decoded)}
+			for _, d := range decodeReasons {
+				if flags&d.flag != 0 {
+					opt.reasons = append(opt.reasons, d.reason)
+				}
+			}
+			return opt, true
+		}
+	}
+	return option{}, false
+}
+
+// decodingOrder lists the combinations of decodings, smallest first.
+var decodingOrder = []int{
+	decodeEscapedSlash,
+	decodePercent,
+	decodeUnicodeFold,
+	decodeEscapedSlash | decodePercent,
+	decodeEscapedSlash | decodeUnicodeFold,
+	decodePercent | decodeUnicodeFold,
+	decodeEscapedSlash | decodePercent | decodeUnicodeFold,
+}
+
+func (cond *condition) equalsAny(v []byte) bool {
+	for _, want := range cond.equals {
+		if bytes.Equal(v, want) {
+			return true
+		}
+	}
+	return false
+}

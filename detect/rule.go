@@ -1,0 +1,109 @@
+// Package detect evaluates detection rules on CEF records and builds the
+// alerts they raise. A rule is data (metadata, MITRE mapping, entity
+// mappings and a list of conditions); Compile turns it into a matcher that
+// reproduces Microsoft Sentinel's KQL semantics exactly and, in extended
+// mode, also reports the near misses that Sentinel's rule lets through.
+package detect
+
+// Op is a KQL string operator.
+type Op uint8
+
+const (
+	// Equals is KQL "==": case-sensitive, no trimming.
+	Equals Op = iota + 1
+	// HasAny is KQL "has_any": true when any value is a term match (see
+	// hasTerm) of the column, ignoring ASCII case.
+	HasAny
+)
+
+// Condition is one "where" clause of a rule: Column Op Values.
+type Condition struct {
+	Column string // CommonSecurityLog column name
+	Op     Op
+	Values []string
+}
+
+// Tactic is a MITRE ATT&CK tactic.
+type Tactic struct {
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	Reference string `json:"reference"`
+}
+
+// Technique is a MITRE ATT&CK technique or sub-technique. A sub-technique
+// names its parent technique.
+type Technique struct {
+	ID         string     `json:"id"`
+	Name       string     `json:"name"`
+	Reference  string     `json:"reference"`
+	Tactic     string     `json:"tactic"` // the tactic id it serves in this rule
+	Parent     *Technique `json:"parent,omitempty"`
+}
+
+// EntityMapping maps a column to a Sentinel entity identifier, such as
+// SourceIP to the Address of an IP entity.
+type EntityMapping struct {
+	Type       string // Sentinel entity type: ip, host, url
+	Identifier string // Sentinel identifier: Address, HostName, Url
+	Column     string
+}
+
+// Rule is a detection rule as data.
+type Rule struct {
+	ID          string
+	Name        string
+	Version     string
+	Severity    string
+	Description string
+	Reference   string
+	Tactics     []Tactic
+	Techniques  []Technique
+	Tags        []string
+	Entities    []EntityMapping
+	// Project lists the columns copied into an alert's event, in order.
+	Project []string
+	// Where holds the conditions, all of which must hold.
+	Where []Condition
+}
+
+// RunningRAT is Microsoft Sentinel's analytic rule "RunningRAT request
+// parameters" (Azure-Sentinel Detections/CommonSecurityLog/
+// CreepySnailURLParameters.yaml):
+//
+//	CommonSecurityLog
+//	| where RequestMethod == "GET"
+//	| where RequestURL has_any ('/ui/chk', 'mactok=', 'UsRnMe=', 'IlocalP=', 'kMnD=')
+var RunningRAT = Rule{
+	ID:       "baedfdf4-7cc8-45a1-81a9-065821628b83",
+	Name:     "RunningRAT request parameters",
+	Version:  "1.0.2",
+	Severity: "High",
+	Description: "GET requests whose URL carries the parameters of the RunningRAT " +
+		"(CreepySnail) implant used by POLONIUM.",
+	Reference: "https://github.com/Azure/Azure-Sentinel/blob/master/Detections/CommonSecurityLog/CreepySnailURLParameters.yaml",
+	Tactics: []Tactic{
+		{ID: "TA0010", Name: "Exfiltration", Reference: "https://attack.mitre.org/tactics/TA0010/"},
+		{ID: "TA0011", Name: "Command and Control", Reference: "https://attack.mitre.org/tactics/TA0011/"},
+	},
+	Techniques: []Technique{
+		{ID: "T1041", Name: "Exfiltration Over C2 Channel", Reference: "https://attack.mitre.org/techniques/T1041/", Tactic: "TA0010"},
+		{ID: "T1071.001", Name: "Web Protocols", Reference: "https://attack.mitre.org/techniques/T1071/001/", Tactic: "TA0011",
+			Parent: &Technique{ID: "T1071", Name: "Application Layer Protocol", Reference: "https://attack.mitre.org/techniques/T1071/", Tactic: "TA0011"}},
+	},
+	Tags: []string{"POLONIUM"},
+	Entities: []EntityMapping{
+		{Type: "ip", Identifier: "Address", Column: "SourceIP"},
+		{Type: "ip", Identifier: "Address", Column: "DestinationIP"},
+		{Type: "host", Identifier: "HostName", Column: "SourceHostName"},
+		{Type: "url", Identifier: "Url", Column: "RequestURL"},
+	},
+	Project: []string{
+		"TimeGenerated", "DeviceVendor", "DeviceProduct", "DeviceAction", "DestinationDnsDomain",
+		"DestinationIP", "RequestURL", "SourceIP", "SourceHostName", "RequestClientApplication",
+		"RequestMethod",
+	},
+	Where: []Condition{
+		{Column: "RequestMethod", Op: Equals, Values: []string{"GET"}},
+		{Column: "RequestURL", Op: HasAny, Values: []string{"/ui/chk", "mactok=", "UsRnMe=", "IlocalP=", "kMnD="}},
+	},
+}

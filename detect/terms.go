@@ -1,0 +1,252 @@
+package detect
+
+import (
+	"unicode"
+	"unicode/utf8"
+)
+
+// needle is one has_any value, prepared for term matching.
+type needle struct {
+	text  string // as the rule writes it, reported in alerts
+	lower []byte // ASCII lower case
+	// Kusto splits text into terms, the maximal runs of letters and digits.
+	// A needle that starts (ends) with a letter or digit must start (end) a
+	// term of the column, so the byte before (after) the match must not be
+	// one. Punctuation at an edge removes that check.
+	checkStart, checkEnd bool
+}
+
+// termMatcher is a compiled has_any value list.
+type termMatcher struct {
+	needles []needle
+}
+
+func newTermMatcher(values []string) *termMatcher {
+	m := &termMatcher{}
+	for _, v := range values {
+		if v == "" {
+			continue
+		}
+		lower := make([]byte, len(v))
+		for i := range len(v) {
+			lower[i] = lowerASCII(v[i])
+		}
+		m.needles = append(m.needles, needle{
+			text:       v,
+			lower:      lower,
+			checkStart: isTermChar(v[0]),
+			checkEnd:   isTermChar(v[len(v)-1]),
+		})
+	}
+	return m
+}
+
+// matchAny reports whether any needle is a term match of v.
+func (m *termMatcher) matchAny(v []byte) bool {
+	for i := range m.needles {
+		if m.needles[i].matches(v) {
+			return true
+		}
+	}
+	return false
+}
+
+// appendMatches appends the rule's spelling of every needle that matches v.
+func (m *termMatcher) appendMatches(dst []string, v []byte) []string {
+	for i := range m.needles {
+		if m.needles[i].matches(v) {
+			dst = append(dst, m.needles[i].text)
+		}
+	}
+	return dst
+}
+
+// matches implements KQL "has" for one needle: the needle occurs in v,
+// ignoring ASCII case, at a place where its alphanumeric edges sit on term
+// boundaries. Term characters are the ASCII letters and digits only, so "_"
+// and every non-ASCII byte separate terms. Nothing is decoded.
+func (n *needle) matches(v []byte) bool {
+	size := len(n.lower)
+	first := n.lower[0]
+	for i := 0; i+size <= len(v); i++ {
+		if lowerASCII(v[i]) != first {
+			continue
+		}
+		if !equalLower(v[i:i+size], n.lower) {
+			continue
+		}
+		if n.checkStart && i > 0 && isTermChar(v[i-1]) {
+			continue
+		}
+		if n.checkEnd && i+size < len(v) && isTermChar(v[i+size]) {
+			continue
+		}
+		return true
+	}
+	return false
+}
+
+func equalLower(b, lower []byte) bool {
+	for i := range b {
+		if lowerASCII(b[i]) != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func isTermChar(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// Decodings that extended mode tries on a has_any column, because the
+// indicators reach real logs in these shapes while Sentinel compares bytes.
+const (
+	decodeEscapedSlash = 1 << iota // "\/" written for "/" (Cortex XDR, JSON escapes)
+	decodePercent                  // %XX escapes, repeated for double encoding
+	decodeUnicodeFold              // code points that fold to ASCII, such as the Kelvin sign
+)
+
+var decodeReasons = []struct {
+	flag   int
+	reason string
+}{
+	{decodeEscapedSlash, "escaped_slash"},
+	{decodePercent, "percent_encoded"},
+	{decodeUnicodeFold, "unicode_case_fold"},
+}
+
+// applyDecodings returns v with the decodings in flags applied in a fixed
+// order, and whether every one of them changed something.
+func applyDecodings(v []byte, flags int) ([]byte, bool) {
+	out := v
+	if flags&decodeEscapedSlash != 0 {
+		next, changed := unescapeSlashes(out)
+		if !changed {
+			return nil, false
+		}
+		out = next
+	}
+	if flags&decodePercent != 0 {
+		next, changed := percentDecode(out)
+		if !changed {
+			return nil, false
+		}
+		out = next
+	}
+	if flags&decodeUnicodeFold != 0 {
+		next, changed := foldToASCII(out)
+		if !changed {
+			return nil, false
+		}
+		out = next
+	}
+	return out, true
+}
+
+func unescapeSlashes(v []byte) ([]byte, bool) {
+	var out []byte
+	for i := 0; i < len(v); i++ {
+		if v[i] == '\\' && i+1 < len(v) && v[i+1] == '/' {
+			if out == nil {
+				out = append(make([]byte, 0, len(v)), v[:i]...)
+			}
+			out = append(out, '/')
+			i++
+			continue
+		}
+		if out != nil {
+			out = append(out, v[i])
+		}
+	}
+	return out, out != nil
+}
+
+// maxPercentRounds bounds repeated percent-decoding: two rounds undo the
+// double encoding that proxies and evasive clients produce.
+const maxPercentRounds = 2
+
+func percentDecode(v []byte) ([]byte, bool) {
+	changed := false
+	for range maxPercentRounds {
+		next, ok := percentDecodeOnce(v)
+		if !ok {
+			break
+		}
+		v, changed = next, true
+	}
+	return v, changed
+}
+
+func percentDecodeOnce(v []byte) ([]byte, bool) {
+	var out []byte
+	for i := 0; i < len(v); i++ {
+		if v[i] == '%' && i+2 < len(v) && isHex(v[i+1]) && isHex(v[i+2]) {
+			if out == nil {
+				out = append(make([]byte, 0, len(v)), v[:i]...)
+			}
+			out = append(out, unhex(v[i+1])<<4|unhex(v[i+2]))
+			i += 2
+			continue
+		}
+		if out != nil {
+			out = append(out, v[i])
+		}
+	}
+	return out, out != nil
+}
+
+// foldToASCII replaces each non-ASCII code point whose Unicode simple case
+// folding orbit holds an ASCII letter (K KELVIN SIGN, LATIN SMALL LETTER
+// LONG S) with that letter.
+func foldToASCII(v []byte) ([]byte, bool) {
+	var out []byte
+	for i := 0; i < len(v); {
+		r, size := utf8.DecodeRune(v[i:])
+		if r >= utf8.RuneSelf {
+			if a, ok := asciiFold(r); ok {
+				if out == nil {
+					out = append(make([]byte, 0, len(v)), v[:i]...)
+				}
+				out = append(out, a)
+				i += size
+				continue
+			}
+		}
+		if out != nil {
+			out = append(out, v[i:i+size]...)
+		}
+		i += size
+	}
+	return out, out != nil
+}
+
+func asciiFold(r rune) (byte, bool) {
+	for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+		if f < utf8.RuneSelf {
+			return lowerASCII(byte(f)), true
+		}
+	}
+	return 0, false
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	}
+	return c - 'a' + 10
+}
