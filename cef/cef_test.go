@@ -215,3 +215,16 @@ func TestCorpusColumns(t *testing.T) {
 		})
 	}
 }
+
+func TestCheckHeaderAgreesWithParseLine(t *testing.T) {
+	lines := []string{
+		"", "CEF:0|V|P|1|2|n|3|a=b", "CEF:0|V|P", `CEF:0|V|P|1|2|n\|x|3`, `CEF:0|V|P|1|2|n\\|3|`,
+		"CEF:3|V|P|1|2|n|3|", "no header", prefix + "CEF: 1|V|P|1|2|n|3|", `CEF:0|V|P|1|2|n|3\`,
+	}
+	for _, line := range lines {
+		t.Run(line, func(t *testing.T) {
+			var r Record
+			assert.Equal(t, r.ParseLine([]byte(line)), CheckHeader([]byte(line)))
+		})
+	}
+}

@@ -56,6 +56,43 @@ func (r *Record) ParseLine(line []byte) error {
 	return nil
 }
 
+// CheckHeader returns the error that ParseLine would return for line, or
+// nil. It decodes nothing, so a caller can classify every line cheaply and
+// parse only the lines that may matter.
+func CheckHeader(line []byte) error {
+	version, pos, err := findHeader(line)
+	if err != nil {
+		return err
+	}
+	if version > 1 {
+		return ErrVersion
+	}
+	for range headerFields {
+		pos = nextHeaderPipe(line, pos)
+		if pos < 0 {
+			return ErrShortHeader
+		}
+	}
+	return nil
+}
+
+// nextHeaderPipe returns the offset after the first pipe at or after pos
+// that "\|" does not escape, or -1.
+func nextHeaderPipe(line []byte, pos int) int {
+	for pos < len(line) {
+		i := bytes.IndexAny(line[pos:], `|\`)
+		if i < 0 {
+			return -1
+		}
+		pos += i
+		if line[pos] == '|' {
+			return pos + 1
+		}
+		pos += 2 // a backslash takes the next byte with it
+	}
+	return -1
+}
+
 // findHeader locates "CEF:" followed by optional blanks (FortiOS writes
 // "CEF: 0"), a version number and a pipe, where "CEF" does not continue a
 // longer word. It returns the version and the offset after that pipe.

@@ -1,0 +1,88 @@
+package pipeline
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/edgehunt/runningrat/config"
+	"github.com/edgehunt/runningrat/detect"
+)
+
+// Config is an output instance's validated settings. Keys are looked up
+// without regard to case, as Fluent Bit does.
+type Config struct {
+	// Sink names where alerts go (Sink): stdout or file.
+	Sink string
+	// MessageKey is the record key holding a raw line (Message_Key). Empty
+	// means the first of log, message and msg that a record has.
+	MessageKey string
+	// Mode is exact or extended (Detection_Mode).
+	Mode detect.Mode
+	// AlertFormat is the shape of alerts (Alert_Format); only native for now.
+	AlertFormat string
+	// LogLevel filters the plugin's own log lines (Plugin_Log_Level), because
+	// Fluent Bit keeps Log_Level for itself.
+	LogLevel slog.Level
+	// SkipLogInterval is the least time between two log lines about skipped
+	// records of the same reason (Skip_Log_Interval); the lines in between
+	// are counted and the count is logged with the next line.
+	SkipLogInterval time.Duration
+}
+
+// Defaults.
+const (
+	DefaultSink            = "stdout"
+	DefaultMode            = detect.Extended
+	DefaultAlertFormat     = "native"
+	DefaultSkipLogInterval = time.Minute
+)
+
+// defaultMessageKeys are the keys that in_tail (log), in_syslog (message)
+// and common parsers (msg) put a raw line under, in the order tried.
+var defaultMessageKeys = []string{"log", "message", "msg"}
+
+// LoadConfig reads and validates the settings.
+func LoadConfig(g config.Getter) (Config, error) {
+	c := Config{
+		Sink:        strings.ToLower(config.String(g, "Sink", DefaultSink)),
+		MessageKey:  config.String(g, "Message_Key", ""),
+		AlertFormat: strings.ToLower(config.String(g, "Alert_Format", DefaultAlertFormat)),
+	}
+
+	var err error
+	if c.Mode, err = detect.ParseMode(strings.ToLower(config.String(g, "Detection_Mode", DefaultMode.String()))); err != nil {
+		return c, fmt.Errorf("Detection_Mode: %w", err)
+	}
+	level := config.String(g, "Plugin_Log_Level", "info")
+	if err := c.LogLevel.UnmarshalText([]byte(level)); err != nil {
+		return c, fmt.Errorf("invalid Plugin_Log_Level %q: use debug, info, warn or error", level)
+	}
+	if c.SkipLogInterval, err = config.Duration(g, "Skip_Log_Interval", DefaultSkipLogInterval); err != nil {
+		return c, err
+	}
+	return c, c.Validate()
+}
+
+// Validate checks the settings that do not depend on the sink.
+func (c Config) Validate() error {
+	if c.AlertFormat != "native" {
+		return fmt.Errorf("invalid Alert_Format %q: use native", c.AlertFormat)
+	}
+	if c.Mode != detect.Exact && c.Mode != detect.Extended {
+		return fmt.Errorf("invalid detection mode %d", c.Mode)
+	}
+	if c.SkipLogInterval < 0 {
+		return fmt.Errorf("invalid Skip_Log_Interval %s: use zero or more", c.SkipLogInterval)
+	}
+	return nil
+}
+
+// messageKeys returns the keys tried for a raw line, in order.
+func (c Config) messageKeys() []string {
+	if c.MessageKey != "" {
+		return []string{c.MessageKey}
+	}
+	return defaultMessageKeys
+}

@@ -1,0 +1,324 @@
+// Package pipeline is one output instance of the plugin, in plain Go: it
+// walks each flushed chunk, turns records into CEF records, evaluates the
+// rule and hands the alerts of the flush to the sink. The cgo shim in
+// package plugin only translates Fluent Bit's calls into calls of Output.
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/edgehunt/runningrat/cef"
+	"github.com/edgehunt/runningrat/chunk"
+	"github.com/edgehunt/runningrat/config"
+	"github.com/edgehunt/runningrat/detect"
+	"github.com/edgehunt/runningrat/sink"
+)
+
+// Status is a flush result, mapped one to one onto Fluent Bit's codes.
+type Status int
+
+const (
+	// Error drops the chunk. The plugin never returns it for bad records,
+	// which are skipped one by one.
+	Error Status = iota
+	// OK means every alert of the chunk was delivered.
+	OK
+	// Retry makes Fluent Bit hand the same chunk over again later.
+	Retry
+)
+
+// sendTimeout bounds one delivery to the sink, so that a stuck sink turns
+// into a retry instead of a flush that never returns.
+const sendTimeout = 30 * time.Second
+
+// Output is one configured instance. Flush is safe for concurrent use, as
+// Fluent Bit's Workers setting requires.
+type Output struct {
+	cfg     Config
+	rule    *detect.Compiled
+	sink    sink.Sink
+	log     *slog.Logger
+	skips   *skipLog
+	workers sync.Pool
+
+	records       atomic.Int64
+	exactAlerts   atomic.Int64
+	extendedAlert atomic.Int64
+	failedSends   atomic.Int64
+}
+
+// New builds an instance whose sink is configured from g.
+func New(cfg Config, g config.Getter, log *slog.Logger) (*Output, error) {
+	rule, err := detect.Compile(&detect.RunningRAT)
+	if err != nil {
+		return nil, err
+	}
+	s, err := sink.New(cfg.Sink, g)
+	if err != nil {
+		return nil, err
+	}
+	return NewWithSink(cfg, rule, s, log), nil
+}
+
+// NewWithSink builds an instance around a sink the caller made.
+func NewWithSink(cfg Config, rule *detect.Compiled, s sink.Sink, log *slog.Logger) *Output {
+	o := &Output{cfg: cfg, rule: rule, sink: s, log: log, skips: newSkipLog(log, cfg.SkipLogInterval)}
+	o.workers.New = func() any { return new(worker) }
+	return o
+}
+
+// worker holds the buffers of one flush in progress. Nothing in it outlives
+// the flush: a retried chunk starts from scratch.
+type worker struct {
+	reader  chunk.Reader
+	entry   chunk.Entry
+	rec     cef.Record
+	match   detect.Match
+	alerts  []detect.Alert
+	scratch []byte
+	keys    []string
+}
+
+// Flush checks every record of one chunk and delivers the alerts it raised.
+// Records that cannot be read are skipped, counted and logged; the rest of
+// the chunk is still checked. It returns Retry when the sink fails, so that
+// Fluent Bit keeps the chunk.
+func (o *Output) Flush(data []byte, tag string) Status {
+	w := o.workers.Get().(*worker)
+	defer o.workers.Put(w)
+	w.alerts = w.alerts[:0]
+
+	w.reader.Reset(data)
+	for {
+		ok, err := w.reader.Next(&w.entry)
+		if !ok {
+			break
+		}
+		o.records.Add(1)
+		if err != nil {
+			o.skips.record(skipBadEntry, tag, w.entry.Index, err.Error(), nil)
+			continue
+		}
+		o.checkEntry(w, tag)
+	}
+	if err := w.reader.Err(); err != nil {
+		o.skips.record(skipChunkTruncate, tag, -1, err.Error(), nil)
+	}
+
+	if len(w.alerts) == 0 {
+		return OK
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), sendTimeout)
+	defer cancel()
+	if err := o.sink.Send(ctx, w.alerts); err != nil {
+		o.failedSends.Add(1)
+		o.log.Error("alert delivery failed, asking Fluent Bit to retry the chunk",
+			"tag", tag, "alerts", len(w.alerts), "sink", o.cfg.Sink, "error", err)
+		return Retry
+	}
+	for i := range w.alerts {
+		if w.alerts[i].Verdict == detect.ExactMatch.String() {
+			o.exactAlerts.Add(1)
+		} else {
+			o.extendedAlert.Add(1)
+		}
+	}
+	w.alerts = w.alerts[:0]
+	return OK
+}
+
+// checkEntry evaluates one record. A panic, which would kill the whole
+// agent in a c-shared library, is turned into a skipped record.
+func (o *Output) checkEntry(w *worker, tag string) {
+	defer func() {
+		if p := recover(); p != nil {
+			o.skips.record(skipPanic, tag, w.entry.Index, fmt.Sprint("recovered from panic: ", p), nil)
+		}
+	}()
+
+	message, kind := o.classify(w)
+	switch kind {
+	case rawLine:
+		o.checkMessage(w, tag, message)
+	case splitFields:
+		o.checkFields(w, tag)
+	default:
+		o.skips.record(skipNoMessage, tag, w.entry.Index, o.noMessageDetail(), nil)
+	}
+}
+
+type recordKind uint8
+
+const (
+	noCEF recordKind = iota
+	rawLine
+	splitFields
+)
+
+// splitFieldKeys are the keys that mark a record whose CEF fields were split
+// before they reached the plugin: the rule's columns under their CEF or
+// CommonSecurityLog names.
+var splitFieldKeys = map[string]bool{
+	"request": true, "RequestURL": true, "requestMethod": true, "RequestMethod": true,
+}
+
+// classify decides how to read a record: a split record has a rule column
+// as a key; otherwise the first message key present holds a raw line.
+func (o *Output) classify(w *worker) ([]byte, recordKind) {
+	keys := o.cfg.messageKeys()
+	bestRank := len(keys)
+	var message []byte
+	split := false
+
+	fields := chunk.NewFields(w.entry.Record)
+	for {
+		key, value, ok := fields.Next()
+		if !ok {
+			break
+		}
+		if splitFieldKeys[string(key)] {
+			split = true
+		}
+		if value.Kind != chunk.Text {
+			continue
+		}
+		for rank := 0; rank < bestRank; rank++ {
+			if string(key) == keys[rank] {
+				bestRank, message = rank, value.Bytes
+				break
+			}
+		}
+	}
+
+	switch {
+	case o.cfg.MessageKey != "" && message != nil:
+		return message, rawLine
+	case split:
+		return nil, splitFields
+	case message != nil:
+		return message, rawLine
+	}
+	return nil, noCEF
+}
+
+func (o *Output) noMessageDetail() string {
+	return fmt.Sprintf("record has no text under %v and no CEF fields (request, requestMethod, RequestURL, RequestMethod)", o.cfg.messageKeys())
+}
+
+// checkMessage evaluates each line of a raw message. Every line is checked
+// for a CEF header, so that non-CEF input is counted; only lines that the
+// rule's prefilter cannot rule out are parsed in full.
+func (o *Output) checkMessage(w *worker, tag string, message []byte) {
+	for len(message) > 0 {
+		var line []byte
+		line, message = cef.CutLine(message)
+		if isBlank(line) {
+			continue
+		}
+
+		if err := cef.CheckHeader(line); err != nil {
+			o.skips.record(skipReasonFor(err), tag, w.entry.Index, err.Error(), line)
+			continue
+		}
+		if !o.rule.MayMatch(line, o.cfg.Mode) {
+			continue
+		}
+		if err := w.rec.ParseLine(line); err != nil {
+			o.skips.record(skipReasonFor(err), tag, w.entry.Index, err.Error(), line)
+			continue
+		}
+		o.evaluate(w, tag, line)
+	}
+}
+
+// checkFields evaluates a record whose CEF fields were already split.
+// Numbers and booleans are read as the text a log column would show.
+func (o *Output) checkFields(w *worker, tag string) {
+	w.rec.ResetFields()
+	w.scratch = w.scratch[:0]
+
+	fields := chunk.NewFields(w.entry.Record)
+	for {
+		key, value, ok := fields.Next()
+		if !ok {
+			break
+		}
+		if key == nil || value.Kind == chunk.Other {
+			continue
+		}
+		if value.Kind == chunk.Text {
+			w.rec.AddField(key, value.Bytes)
+			continue
+		}
+		// Earlier slices keep their backing array when append grows it.
+		start := len(w.scratch)
+		w.scratch = value.AppendText(w.scratch)
+		w.rec.AddField(key, w.scratch[start:len(w.scratch):len(w.scratch)])
+	}
+	if err := fields.Err(); err != nil {
+		o.skips.record(skipBadEntry, tag, w.entry.Index, err.Error(), nil)
+		return
+	}
+	o.evaluate(w, tag, nil)
+}
+
+func (o *Output) evaluate(w *worker, tag string, raw []byte) {
+	if o.rule.Evaluate(&w.rec, o.cfg.Mode, &w.match) == detect.NoMatch {
+		return
+	}
+	alert := o.rule.NewAlert(&w.rec, &w.match, detect.Source{Time: w.entry.Time, Tag: tag, Raw: raw})
+	w.alerts = append(w.alerts, alert)
+	o.log.Debug("alert raised", "tag", tag, "record", w.entry.Index, "alert_id", alert.ID, "verdict", alert.Verdict)
+}
+
+func skipReasonFor(err error) string {
+	switch err {
+	case cef.ErrShortHeader:
+		return skipShortHeader
+	case cef.ErrVersion:
+		return skipVersion
+	}
+	return skipNotCEF
+}
+
+func isBlank(line []byte) bool {
+	for _, c := range line {
+		if c != ' ' && c != '\t' && c != '\r' {
+			return false
+		}
+	}
+	return true
+}
+
+// Stats are an instance's counters since it started.
+type Stats struct {
+	Records        int64
+	ExactAlerts    int64
+	ExtendedAlerts int64
+	FailedSends    int64
+	Skipped        map[string]int64
+}
+
+// Stats returns the current counters.
+func (o *Output) Stats() Stats {
+	return Stats{
+		Records:        o.records.Load(),
+		ExactAlerts:    o.exactAlerts.Load(),
+		ExtendedAlerts: o.extendedAlert.Load(),
+		FailedSends:    o.failedSends.Load(),
+		Skipped:        o.skips.totals(),
+	}
+}
+
+// Close logs the counters and closes the sink.
+func (o *Output) Close(ctx context.Context) error {
+	s := o.Stats()
+	o.log.Info("stopping", "records", s.Records, "exact_alerts", s.ExactAlerts,
+		"extended_alerts", s.ExtendedAlerts, "failed_sends", s.FailedSends, "skipped", s.Skipped)
+	return o.sink.Close(ctx)
+}

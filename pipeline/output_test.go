@@ -1,0 +1,310 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/edgehunt/runningrat/chunk"
+	"github.com/edgehunt/runningrat/config"
+	"github.com/edgehunt/runningrat/detect"
+	"github.com/edgehunt/runningrat/internal/casefile"
+)
+
+// captureSink records what it is sent and fails while err is set.
+type captureSink struct {
+	mu     sync.Mutex
+	alerts []detect.Alert
+	err    error
+	closed bool
+}
+
+func (s *captureSink) Send(_ context.Context, alerts []detect.Alert) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return s.err
+	}
+	s.alerts = append(s.alerts, alerts...)
+	return nil
+}
+
+func (s *captureSink) Close(context.Context) error {
+	s.closed = true
+	return nil
+}
+
+func (s *captureSink) sent() []detect.Alert {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]detect.Alert(nil), s.alerts...)
+}
+
+func newOutput(t *testing.T, settings config.Map) (*Output, *captureSink, *bytes.Buffer) {
+	t.Helper()
+	cfg, err := LoadConfig(settings)
+	require.NoError(t, err)
+	rule, err := detect.Compile(&detect.RunningRAT)
+	require.NoError(t, err)
+
+	logs := &bytes.Buffer{}
+	log := slog.New(slog.NewTextHandler(&lockedWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	s := &captureSink{}
+	return NewWithSink(cfg, rule, s, log), s, logs
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+var when = time.Date(2025, 5, 14, 10, 21, 7, 123456789, time.UTC)
+
+func lineChunk(enc chunk.Encoder, key string, lines ...string) []byte {
+	var data []byte
+	for _, l := range lines {
+		data = enc.Append(data, when, []string{key}, []string{l})
+	}
+	return data
+}
+
+const zscalerHit = "May 14 10:21:07 zscaler-nss CEF:0|Zscaler|NSSWeblog|5.7|Allowed|Allowed|3|act=Allowed dst=203.0.113.10 src=192.0.2.25 request=cdn.example.com/ui/chk?mactok=7f3a requestMethod=GET"
+const benign = "May 14 10:21:07 zscaler-nss CEF:0|Zscaler|NSSWeblog|5.7|Allowed|Allowed|3|act=Allowed request=cdn.example.com/index.html requestMethod=GET"
+
+// TestCorpusThroughFlush runs every corpus case through a real chunk, in
+// both modes, the way Fluent Bit delivers it.
+func TestCorpusThroughFlush(t *testing.T) {
+	cases, err := casefile.Load()
+	require.NoError(t, err)
+
+	for _, mode := range []string{"exact", "extended"} {
+		for _, c := range cases {
+			t.Run(mode+"/"+c.ID, func(t *testing.T) {
+				out, s, _ := newOutput(t, config.Map{"Detection_Mode": mode})
+				var data []byte
+				if c.Kind == "fields" {
+					keys := c.FieldKeys()
+					values := make([]string, len(keys))
+					for i, k := range keys {
+						values[i] = c.Fields[k]
+					}
+					data = chunk.Encoder{}.Append(nil, when, keys, values)
+				} else {
+					data = chunk.Encoder{}.Append(nil, when, []string{"log"}, []string{string(c.Line)})
+				}
+
+				require.Equal(t, OK, out.Flush(data, "fw.test"))
+				want := c.Exact || mode == "extended" && c.Extended
+				if !want {
+					assert.Empty(t, s.sent())
+					return
+				}
+				require.Len(t, s.sent(), 1)
+				a := s.sent()[0]
+				if c.Exact {
+					assert.Equal(t, "exact", a.Verdict)
+				} else {
+					assert.Equal(t, "extended", a.Verdict)
+					assert.Equal(t, c.Reasons, a.ExtendedReasons)
+				}
+				assert.Equal(t, "fw.test", a.FluentBit.Tag)
+				assert.Equal(t, "2025-05-14T10:21:07.123456789Z", a.Timestamp)
+			})
+		}
+	}
+}
+
+func TestFlushEncodings(t *testing.T) {
+	tests := []struct {
+		name string
+		enc  chunk.Encoder
+		key  string
+		when time.Time
+	}{
+		{"v2 EventTime str under log", chunk.Encoder{}, "log", when},
+		{"v2 map32 metadata under message", chunk.Encoder{Map32Metadata: true}, "message", when},
+		{"v1 integer time bin under msg", chunk.Encoder{Layout: chunk.LayoutV1, Time: chunk.IntSeconds, Binary: true}, "msg", when.Truncate(time.Second)},
+		{"v1 float time", chunk.Encoder{Layout: chunk.LayoutV1, Time: chunk.FloatSeconds}, "log", when},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, s, _ := newOutput(t, config.Map{})
+			data := lineChunk(tt.enc, tt.key, benign, zscalerHit, benign)
+			require.Equal(t, OK, out.Flush(data, "fw.zscaler"))
+			require.Len(t, s.sent(), 1)
+			got, err := time.Parse(time.RFC3339Nano, s.sent()[0].Timestamp)
+			require.NoError(t, err)
+			assert.WithinDuration(t, tt.when, got, time.Microsecond)
+			assert.Equal(t, int64(3), out.Stats().Records)
+		})
+	}
+}
+
+func TestFlushMessageKeyPriority(t *testing.T) {
+	out, s, _ := newOutput(t, config.Map{})
+	data := chunk.Encoder{}.Append(nil, when, []string{"msg", "log"}, []string{benign, zscalerHit})
+	require.Equal(t, OK, out.Flush(data, "t"))
+	assert.Len(t, s.sent(), 1, "log wins over msg")
+}
+
+func TestFlushConfiguredMessageKey(t *testing.T) {
+	out, s, _ := newOutput(t, config.Map{"Message_Key": "raw"})
+	data := chunk.Encoder{}.Append(nil, when, []string{"log", "raw"}, []string{benign, zscalerHit})
+	require.Equal(t, OK, out.Flush(data, "t"))
+	assert.Len(t, s.sent(), 1)
+}
+
+func TestFlushSkipsBadRecordsAndKeepsTheRest(t *testing.T) {
+	out, s, logs := newOutput(t, config.Map{})
+
+	data := lineChunk(chunk.Encoder{}, "log", "not a CEF line at all", "CEF:0|V|P|1")
+	data = append(data, 0x92, 0x01, 0x02) // an entry whose record is not a map
+	data = chunk.Encoder{}.Append(data, when, []string{"other"}, []string{"x"})
+	data = append(data, lineChunk(chunk.Encoder{}, "log", zscalerHit)...)
+
+	require.Equal(t, OK, out.Flush(data, "fw.mixed"))
+	assert.Len(t, s.sent(), 1)
+	assert.Equal(t, map[string]int64{
+		skipNotCEF: 1, skipShortHeader: 1, skipBadEntry: 1, skipNoMessage: 1,
+	}, out.Stats().Skipped)
+	assert.Contains(t, logs.String(), "tag=fw.mixed record=0 reason=not_cef")
+	assert.Contains(t, logs.String(), "record=2 reason=malformed_entry")
+}
+
+func TestFlushTruncatedChunkKeepsEarlierAlerts(t *testing.T) {
+	out, s, _ := newOutput(t, config.Map{})
+	data := lineChunk(chunk.Encoder{}, "log", zscalerHit, zscalerHit+" x=1")
+	require.Equal(t, OK, out.Flush(data[:len(data)-10], "t"))
+	assert.Len(t, s.sent(), 1)
+	assert.Equal(t, int64(1), out.Stats().Skipped[skipChunkTruncate])
+}
+
+func TestFlushRawLineFeedSplitsEvents(t *testing.T) {
+	out, s, _ := newOutput(t, config.Map{})
+	require.Equal(t, OK, out.Flush(lineChunk(chunk.Encoder{}, "log", benign+"\n"+zscalerHit+"\n"), "t"))
+	assert.Len(t, s.sent(), 1)
+}
+
+func TestFlushSplitRecordWithNumbers(t *testing.T) {
+	out, s, _ := newOutput(t, config.Map{})
+	var data []byte
+	data = append(data, 0x92, 0x92, 0xd7, 0x00, 0, 0, 0, 1, 0, 0, 0, 0, 0x80)
+	data = append(data, 0x83)
+	data = appendStr(data, "RequestMethod")
+	data = appendStr(data, "GET")
+	data = appendStr(data, "RequestURL")
+	data = appendStr(data, "/ui/chk")
+	data = appendStr(data, "spt")
+	data = append(data, 0xcd, 0xc9, 0x38) // uint16 51512
+	require.Equal(t, OK, out.Flush(data, "t"))
+	require.Len(t, s.sent(), 1)
+}
+
+func appendStr(b []byte, s string) []byte {
+	return append(append(b, 0xa0|byte(len(s))), s...)
+}
+
+func TestFlushRetriesWhenSinkFails(t *testing.T) {
+	out, s, logs := newOutput(t, config.Map{})
+	s.err = errors.New("disk full")
+	data := lineChunk(chunk.Encoder{}, "log", zscalerHit)
+
+	assert.Equal(t, Retry, out.Flush(data, "t"))
+	assert.Contains(t, logs.String(), "disk full")
+
+	s.err = nil
+	assert.Equal(t, OK, out.Flush(data, "t"))
+	first := s.sent()
+	require.Len(t, first, 1)
+
+	assert.Equal(t, OK, out.Flush(data, "t"))
+	assert.Equal(t, first[0].ID, s.sent()[1].ID, "a re-flushed record keeps its alert id")
+}
+
+func TestFlushIsSafeForConcurrentWorkers(t *testing.T) {
+	out, s, _ := newOutput(t, config.Map{})
+	data := lineChunk(chunk.Encoder{}, "log", benign, zscalerHit, benign)
+
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 50 {
+				assert.Equal(t, OK, out.Flush(data, "t"))
+			}
+		}()
+	}
+	wg.Wait()
+	assert.Len(t, s.sent(), 400)
+	assert.Equal(t, int64(400), out.Stats().ExtendedAlerts+out.Stats().ExactAlerts)
+}
+
+func TestSkipLogRateLimits(t *testing.T) {
+	logs := &bytes.Buffer{}
+	sl := newSkipLog(slog.New(slog.NewTextHandler(logs, nil)), time.Minute)
+	now := time.Unix(0, 0)
+	sl.now = func() time.Time { return now }
+
+	for range 5 {
+		sl.record(skipNotCEF, "t", 1, "no header", []byte("x"))
+	}
+	now = now.Add(2 * time.Minute)
+	sl.record(skipNotCEF, "t", 2, "no header", nil)
+
+	assert.Equal(t, 2, strings.Count(logs.String(), "record skipped"))
+	assert.Contains(t, logs.String(), "suppressed_since_last_line=4")
+	assert.Equal(t, int64(6), sl.totals()[skipNotCEF])
+}
+
+func TestLoadConfig(t *testing.T) {
+	tests := []struct {
+		name     string
+		settings config.Map
+		err      string
+	}{
+		{"defaults", config.Map{}, ""},
+		{"file sink", config.Map{"sink": "File", "path": "/tmp/x"}, ""},
+		{"bad mode", config.Map{"Detection_Mode": "fuzzy"}, `invalid detection mode "fuzzy"`},
+		{"bad format", config.Map{"Alert_Format": "ecs"}, `invalid Alert_Format "ecs"`},
+		{"bad level", config.Map{"Plugin_Log_Level": "loud"}, `invalid Plugin_Log_Level "loud"`},
+		{"bad interval", config.Map{"Skip_Log_Interval": "often"}, `invalid Skip_Log_Interval "often"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := LoadConfig(tt.settings)
+			if tt.err != "" {
+				assert.ErrorContains(t, err, tt.err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, "native", cfg.AlertFormat)
+		})
+	}
+
+	cfg, err := LoadConfig(config.Map{})
+	require.NoError(t, err)
+	assert.Equal(t, Config{Sink: "stdout", Mode: detect.Extended, AlertFormat: "native",
+		LogLevel: slog.LevelInfo, SkipLogInterval: time.Minute}, cfg)
+}
+
+func TestNewRejectsUnknownSink(t *testing.T) {
+	cfg, err := LoadConfig(config.Map{"Sink": "kafka"})
+	require.NoError(t, err)
+	_, err = New(cfg, config.Map{}, slog.Default())
+	assert.ErrorContains(t, err, `unknown sink "kafka": use one of file, stdout`)
+}

@@ -1,0 +1,101 @@
+package pipeline
+
+import (
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Reasons a record is skipped, used as counter names and in log lines.
+const (
+	skipNotCEF        = "not_cef"
+	skipShortHeader   = "cef_header_truncated"
+	skipVersion       = "cef_version_unsupported"
+	skipNoMessage     = "no_message"
+	skipBadEntry      = "malformed_entry"
+	skipChunkTruncate = "chunk_truncated"
+	skipPanic         = "internal_error"
+)
+
+var skipReasons = []string{skipNotCEF, skipShortHeader, skipVersion, skipNoMessage, skipBadEntry, skipChunkTruncate, skipPanic}
+
+// skipLog counts skipped records per reason and logs them at most once per
+// interval and reason, so that a feed of bad lines cannot flood the agent's
+// log. The first skip of each reason is logged at once.
+type skipLog struct {
+	log      *slog.Logger
+	interval time.Duration
+	now      func() time.Time
+
+	counts map[string]*atomic.Int64
+
+	mu         sync.Mutex
+	last       map[string]time.Time
+	suppressed map[string]int64
+}
+
+func newSkipLog(log *slog.Logger, interval time.Duration) *skipLog {
+	s := &skipLog{
+		log:        log,
+		interval:   interval,
+		now:        time.Now,
+		counts:     map[string]*atomic.Int64{},
+		last:       map[string]time.Time{},
+		suppressed: map[string]int64{},
+	}
+	for _, r := range skipReasons {
+		s.counts[r] = new(atomic.Int64)
+	}
+	return s
+}
+
+// record counts one skipped record and logs it unless the reason was logged
+// less than an interval ago. index is the entry's position in its chunk, or
+// -1 when the skip concerns the chunk itself.
+func (s *skipLog) record(reason, tag string, index int, detail string, excerpt []byte) {
+	s.counts[reason].Add(1)
+
+	s.mu.Lock()
+	now := s.now()
+	if last, ok := s.last[reason]; ok && now.Sub(last) < s.interval {
+		s.suppressed[reason]++
+		s.mu.Unlock()
+		return
+	}
+	s.last[reason] = now
+	suppressed := s.suppressed[reason]
+	s.suppressed[reason] = 0
+	s.mu.Unlock()
+
+	attrs := []any{"tag", tag, "record", index, "reason", reason, "detail", detail}
+	if len(excerpt) > 0 {
+		attrs = append(attrs, "excerpt", excerptOf(excerpt))
+	}
+	if suppressed > 0 {
+		attrs = append(attrs, "suppressed_since_last_line", suppressed)
+	}
+	s.log.Warn("record skipped", attrs...)
+}
+
+// totals returns the count of each reason that occurred.
+func (s *skipLog) totals() map[string]int64 {
+	out := map[string]int64{}
+	for r, c := range s.counts {
+		if n := c.Load(); n > 0 {
+			out[r] = n
+		}
+	}
+	return out
+}
+
+// maxExcerpt is how much of a skipped line a log line shows: enough to
+// recognise the source, short enough to keep the log readable.
+const maxExcerpt = 80
+
+func excerptOf(b []byte) string {
+	if len(b) > maxExcerpt {
+		return string(b[:maxExcerpt]) + "..."
+	}
+	return string(b)
+}
