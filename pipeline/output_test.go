@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -307,4 +308,31 @@ func TestNewRejectsUnknownSink(t *testing.T) {
 	require.NoError(t, err)
 	_, err = New(cfg, config.Map{}, slog.Default())
 	assert.ErrorContains(t, err, `unknown sink "kafka": use one of file, stdout`)
+}
+
+// FuzzFlush feeds arbitrary chunks to Flush: whatever Fluent Bit hands
+// over, a flush must return without panicking and never drop the chunk.
+func FuzzFlush(f *testing.F) {
+	f.Add(lineChunk(chunk.Encoder{}, "log", zscalerHit, benign))
+	f.Add(lineChunk(chunk.Encoder{Layout: chunk.LayoutV1, Time: chunk.IntSeconds, Binary: true}, "message", zscalerHit))
+	f.Add(chunk.Encoder{}.Append(nil, when, []string{"RequestMethod", "RequestURL"}, []string{"get", "/ui%2Fchk"}))
+
+	cfg, err := LoadConfig(config.Map{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	rule, err := detect.Compile(&detect.RunningRAT)
+	if err != nil {
+		f.Fatal(err)
+	}
+	out := NewWithSink(cfg, rule, &captureSink{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if status := out.Flush(data, "fuzz"); status != OK {
+			t.Fatalf("Flush returned %d", status)
+		}
+		if n := out.Stats().Skipped[skipPanic]; n > 0 {
+			t.Fatalf("%d records panicked", n)
+		}
+	})
 }

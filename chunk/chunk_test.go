@@ -1,0 +1,176 @@
+package chunk
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var t0 = time.Date(2025, 5, 14, 10, 21, 7, 123456789, time.UTC)
+
+func readAll(t *testing.T, data []byte) ([]Entry, []error, error) {
+	t.Helper()
+	r := NewReader(data)
+	var entries []Entry
+	var errs []error
+	for {
+		var e Entry
+		ok, err := r.Next(&e)
+		if !ok {
+			break
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		entries = append(entries, e)
+	}
+	return entries, errs, r.Err()
+}
+
+func fieldsOf(t *testing.T, record []byte) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	f := NewFields(record)
+	for {
+		k, v, ok := f.Next()
+		if !ok {
+			break
+		}
+		out[string(k)] = string(v.AppendText(nil))
+	}
+	require.NoError(t, f.Err())
+	return out
+}
+
+func TestReaderLayouts(t *testing.T) {
+	tests := []struct {
+		name string
+		enc  Encoder
+		want time.Time
+		meta bool
+	}{
+		{"v2 EventTime", Encoder{}, t0, true},
+		{"v2 map32 metadata", Encoder{Map32Metadata: true}, t0, true},
+		{"v2 bin strings", Encoder{Binary: true}, t0, true},
+		{"v1 integer time", Encoder{Layout: LayoutV1, Time: IntSeconds}, t0.Truncate(time.Second), false},
+		{"v1 float time", Encoder{Layout: LayoutV1, Time: FloatSeconds}, t0, false},
+		{"v2 float time", Encoder{Time: FloatSeconds}, t0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			data := tt.enc.Append(nil, t0, []string{"log"}, []string{"line one"})
+			data = tt.enc.Append(data, t0, []string{"log", "n"}, []string{"line two", "x"})
+
+			entries, errs, err := readAll(t, data)
+			require.NoError(t, err)
+			require.Empty(t, errs)
+			require.Len(t, entries, 2)
+			assert.WithinDuration(t, tt.want, entries[0].Time, time.Microsecond)
+			assert.Equal(t, tt.meta, entries[0].Metadata != nil)
+			assert.Equal(t, 1, entries[1].Index)
+			assert.Equal(t, map[string]string{"log": "line two", "n": "x"}, fieldsOf(t, entries[1].Record))
+		})
+	}
+}
+
+func TestReaderDocumentedChunk(t *testing.T) {
+	// One dummy record as Fluent Bit writes it.
+	data := []byte{0x92, 0x92, 0xd7, 0x00, 0x6b, 0x13, 0x12, 0xaf, 0x29, 0xdf, 0xff, 0x85, 0x80,
+		0x81, 0xa7, 'm', 'e', 's', 's', 'a', 'g', 'e', 0xa5, 'd', 'u', 'm', 'm', 'y'}
+	entries, errs, err := readAll(t, data)
+	require.NoError(t, err)
+	require.Empty(t, errs)
+	require.Len(t, entries, 1)
+	assert.Equal(t, int64(0x6b1312af), entries[0].Time.Unix())
+	assert.Equal(t, 0x29dfff85, entries[0].Time.Nanosecond())
+	assert.Equal(t, map[string]string{"message": "dummy"}, fieldsOf(t, entries[0].Record))
+}
+
+func TestReaderSkipsMalformedEntries(t *testing.T) {
+	good := Encoder{}.Append(nil, t0, []string{"log"}, []string{"ok"})
+	tests := []struct {
+		name  string
+		entry []byte
+		err   string
+	}{
+		{"not an array", []byte{0xa1, 'x'}, "entry is not an array"},
+		{"three elements", []byte{0x93, 0x01, 0x02, 0x03}, "3 elements"},
+		{"record not a map", []byte{0x92, 0x01, 0x02}, "expected a map"},
+		{"string timestamp", []byte{0x92, 0xa1, 'x', 0x80}, "timestamp has type str"},
+		{"nanoseconds too large", []byte{0x92, 0x92, 0xd7, 0x00, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff, 0x80, 0x80}, "out of range"},
+		{"empty header", []byte{0x92, 0x90, 0x80}, "header array is empty"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			data := append(append(append([]byte{}, good...), tt.entry...), good...)
+			entries, errs, err := readAll(t, data)
+			require.NoError(t, err)
+			assert.Len(t, entries, 2)
+			require.Len(t, errs, 1)
+			assert.ErrorContains(t, errs[0], "entry 1: ")
+			assert.ErrorContains(t, errs[0], tt.err)
+		})
+	}
+}
+
+func TestReaderStopsAtTruncation(t *testing.T) {
+	data := Encoder{}.Append(nil, t0, []string{"log"}, []string{"ok"})
+	data = Encoder{}.Append(data, t0, []string{"log"}, []string{"cut short"})
+	entries, _, err := readAll(t, data[:len(data)-3])
+	assert.Len(t, entries, 1)
+	assert.ErrorIs(t, err, ErrTruncated)
+}
+
+func TestValueAppendText(t *testing.T) {
+	tests := []struct {
+		v    Value
+		want string
+	}{
+		{Value{Kind: Text, Bytes: []byte("x")}, "x"},
+		{Value{Kind: Int, Int: -3}, "-3"},
+		{Value{Kind: Uint, Uint: 51544}, "51544"},
+		{Value{Kind: Float, Float: 1.5}, "1.5"},
+		{Value{Kind: Bool, Bool: true}, "true"},
+		{Value{Kind: Nil}, ""},
+		{Value{Kind: Other, Bytes: []byte{0x90}}, ""},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, string(tt.v.AppendText(nil)))
+	}
+}
+
+// FuzzReader checks that arbitrary bytes never panic the walker and that
+// the walk always ends.
+func FuzzReader(f *testing.F) {
+	f.Add(Encoder{}.Append(nil, t0, []string{"log"}, []string{"CEF:0|a|b|c|d|e|f|k=v"}))
+	f.Add(Encoder{Layout: LayoutV1, Time: FloatSeconds, Binary: true}.Append(nil, t0, []string{"a", "b"}, []string{"1", "2"}))
+	f.Add([]byte{0x92, 0x92, 0xd7, 0x00, 0x6b, 0x13, 0x12, 0xaf, 0x29, 0xdf, 0xff, 0x85, 0x80, 0x81, 0xa1, 'm', 0xc3})
+
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r := NewReader(data)
+		for n := 0; ; n++ {
+			if n > len(data) {
+				t.Fatal("more entries than bytes")
+			}
+			var e Entry
+			ok, err := r.Next(&e)
+			if !ok {
+				break
+			}
+			if err != nil {
+				continue
+			}
+			fields := NewFields(e.Record)
+			for {
+				if _, v, ok := fields.Next(); !ok {
+					break
+				} else {
+					v.AppendText(nil)
+				}
+			}
+		}
+	})
+}
