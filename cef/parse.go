@@ -186,15 +186,15 @@ func (r *Record) parseExtension(ext []byte) {
 // takes the next byte with it, so an escaped blank never ends a value.
 func scanValue(ext []byte, i int) (end, next int) {
 	for i < len(ext) {
-		j := bytes.IndexAny(ext[i:], ` \`)
+		j := bytes.IndexByte(ext[i:], ' ')
 		if j < 0 {
 			break
 		}
-		i += j
-		if ext[i] == '\\' {
-			i += 2
+		if k := bytes.IndexByte(ext[i:i+j], '\\'); k >= 0 {
+			i += k + 2
 			continue
 		}
+		i += j
 		if keyLen(ext[i+1:]) > 0 {
 			return i, i + 1
 		}

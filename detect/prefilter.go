@@ -1,21 +1,36 @@
 package detect
 
-import "bytes"
+import (
+	"bytes"
+	"strings"
+)
 
 // prefilter rejects, from the raw text of a record, the records that no
 // condition of a rule can match, so that benign records skip CEF parsing.
 // It never rejects a record that the full evaluation would alert on: it
 // looks for a fragment of each has_any value that CEF escaping cannot
 // change, anywhere in the text and ignoring ASCII case.
+//
+// The search runs per anchor: for each fragment, the byte that is rarest in
+// log text, found with bytes.IndexByte in both letter cases, and each hit is
+// checked against the fragments anchored on that byte.
 type prefilter struct {
-	tokens [][]byte // lower-case fragments; a record must contain one
-	// bigrams has a bit for the first two bytes of each token, so the scan
-	// compares tokens only where one can start.
-	bigrams [1 << 16 / 64]uint64
+	anchors []anchor
 	// decodable makes any '%', "\/" or non-ASCII byte pass, because extended
 	// mode decodes those before matching.
 	decodable bool
 	disabled  bool
+}
+
+// anchor is one byte to search for and the fragments that contain it.
+type anchor struct {
+	lower, upper byte
+	fragments    []anchored
+}
+
+type anchored struct {
+	token  []byte // lower case
+	offset int    // position of the anchor byte in token
 }
 
 // newPrefilter builds the filter for a rule's has_any values. With
@@ -34,17 +49,50 @@ func newPrefilter(values []string, decodable bool) *prefilter {
 		separators += "/"
 	}
 	for _, v := range values {
-		token := longestFragment(v, separators)
+		token := strings.ToLower(longestFragment(v, separators))
 		if len(token) < 2 {
 			p.disabled = true
 			return p
 		}
-		lower := bytes.ToLower([]byte(token))
-		p.tokens = append(p.tokens, lower)
-		k := uint16(lower[0])<<8 | uint16(lower[1])
-		p.bigrams[k>>6] |= 1 << (k & 63)
+		offset := rarestByte(token)
+		p.add(token[offset], anchored{token: []byte(token), offset: offset})
 	}
 	return p
+}
+
+func (p *prefilter) add(c byte, a anchored) {
+	for i := range p.anchors {
+		if p.anchors[i].lower == c {
+			p.anchors[i].fragments = append(p.anchors[i].fragments, a)
+			return
+		}
+	}
+	upper := c
+	if 'a' <= c && c <= 'z' {
+		upper = c - 'a' + 'A'
+	}
+	p.anchors = append(p.anchors, anchor{lower: c, upper: upper, fragments: []anchored{a}})
+}
+
+// byteRank orders bytes from rare to common in web proxy logs, roughly by
+// English letter frequency with punctuation that URLs are full of last.
+// Only the order matters, and only for speed.
+const byteRank = "qjzxkvbpygfwmucldrhsnioate0123456789=&?./-_ "
+
+// rarestByte returns the offset of the byte of token that byteRank puts
+// first; bytes it does not list count as rarest of all.
+func rarestByte(token string) int {
+	best, bestRank := 0, len(byteRank)+1
+	for i := range len(token) {
+		rank := strings.IndexByte(byteRank, token[i])
+		if rank < 0 {
+			return i
+		}
+		if rank < bestRank {
+			best, bestRank = i, rank
+		}
+	}
+	return best
 }
 
 // longestFragment returns the longest part of v between separator bytes:
@@ -54,7 +102,7 @@ func longestFragment(v, separators string) string {
 	best := ""
 	start := 0
 	for i := 0; i <= len(v); i++ {
-		if i == len(v) || bytes.IndexByte([]byte(separators), v[i]) >= 0 {
+		if i == len(v) || strings.IndexByte(separators, v[i]) >= 0 {
 			if i-start > len(best) {
 				best = v[start:i]
 			}
@@ -69,23 +117,72 @@ func (p *prefilter) mayMatch(text []byte) bool {
 	if p.disabled {
 		return true
 	}
-	for i := 0; i < len(text); i++ {
-		c := text[i]
-		if p.decodable && (c == '%' || c >= 0x80 || c == '\\' && i+1 < len(text) && text[i+1] == '/') {
+	if p.decodable && hasDecodable(text) {
+		return true
+	}
+	for i := range p.anchors {
+		if p.anchors[i].find(text) {
 			return true
-		}
-		if i+1 == len(text) {
-			break
-		}
-		k := uint16(lowerASCII(c))<<8 | uint16(lowerASCII(text[i+1]))
-		if p.bigrams[k>>6]&(1<<(k&63)) == 0 {
-			continue
-		}
-		for _, token := range p.tokens {
-			if i+len(token) <= len(text) && equalLower(text[i:i+len(token)], token) {
-				return true
-			}
 		}
 	}
 	return false
+}
+
+// find reports whether one of a's fragments occurs in text.
+func (a *anchor) find(text []byte) bool {
+	for _, c := range [2]byte{a.lower, a.upper} {
+		for from := 0; from < len(text); {
+			i := bytes.IndexByte(text[from:], c)
+			if i < 0 {
+				break
+			}
+			i += from
+			for _, f := range a.fragments {
+				start := i - f.offset
+				if start >= 0 && start+len(f.token) <= len(text) && equalLower(text[start:start+len(f.token)], f.token) {
+					return true
+				}
+			}
+			from = i + 1
+		}
+		if a.lower == a.upper {
+			break
+		}
+	}
+	return false
+}
+
+// hasDecodable reports whether text holds a '%', "\/" or a non-ASCII byte.
+func hasDecodable(text []byte) bool {
+	if bytes.IndexByte(text, '%') >= 0 {
+		return true
+	}
+	for from := 0; ; {
+		i := bytes.IndexByte(text[from:], '\\')
+		if i < 0 {
+			break
+		}
+		from += i + 1
+		if from < len(text) && text[from] == '/' {
+			return true
+		}
+	}
+	return !isASCII(text)
+}
+
+func isASCII(b []byte) bool {
+	for len(b) >= 8 {
+		w := uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
+			uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
+		if w&0x8080808080808080 != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
