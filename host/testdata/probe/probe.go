@@ -1,6 +1,7 @@
 // Command probe is a Fluent Bit Go output plugin that tests flbhost, the
 // project's stand-in for Fluent Bit. It appends one JSON line per call it
-// receives to a log file and returns the flush results it is told to return.
+// receives to a log file and returns the flush results that its properties
+// select.
 //
 // Build it with go build -buildmode=c-shared. The default build exports every
 // entry point that Fluent Bit v5 looks up. With -tags legacy it exports only
@@ -174,8 +175,8 @@ func FLBPluginInit(plugin unsafe.Pointer) int {
 	}
 	delayMs, _ := strconv.Atoi(output.FLBPluginConfigKey(plugin, "Flush_Delay_Ms"))
 
-	// Instances are numbered in the order of their Init calls; the number
-	// travels through the context to tell flushes apart.
+	// Instances are numbered in the order of their Init calls, and the number
+	// travels through the context so that flushes can be told apart.
 	state := &instance{
 		id:      instanceCount,
 		results: results,
@@ -272,14 +273,14 @@ func flush(call string, state *instance, instanceID int, data unsafe.Pointer, le
 	return result
 }
 
-// garbage keeps makeGarbage's allocations from being optimised away.
-var garbage [][]byte
-
+// makeGarbage allocates 4 MiB in 64 KiB blocks on the calling goroutine.
+// Flushes run concurrently, so the blocks stay local to the call.
 func makeGarbage() {
-	garbage = nil
+	var garbage [][]byte
 	for i := 0; i < 64; i++ {
 		garbage = append(garbage, make([]byte, 64<<10))
 	}
+	runtime.KeepAlive(garbage)
 }
 
 func main() {}
