@@ -27,11 +27,13 @@
  * overwritten with POISON_BYTE and freed when the call returns, so a plugin
  * that keeps borrowed bytes reads garbage instead of passing by luck.
  *
- * Differences from Fluent Bit: a retry waits RETRY_WAIT_MS instead of
- * seconds; property values are passed verbatim (Fluent Bit expands ${VAR}
- * first); `tls on` and unknown net.* or oauth2* keys are hidden from the
- * plugin but do not fail start-up as they do in Fluent Bit; hot reload is
- * not supported.
+ * Differences from Fluent Bit:
+ *   - a retry waits RETRY_WAIT_MS instead of seconds;
+ *   - property values reach the plugin verbatim, whereas Fluent Bit expands
+ *     ${VAR} first;
+ *   - `tls on` and unknown net.* or oauth2* keys are hidden from the plugin
+ *     but do not fail start-up as they do in Fluent Bit;
+ *   - hot reload is not supported.
  *
  * Chunk file format (written by cmd/flbchunk): a sequence of frames, each
  *   uint32 big-endian tag length (1 to MAX_TAG_LENGTH), the tag bytes (no NUL),
@@ -41,8 +43,9 @@
  * [timestamp, record].
  *
  * Build: gcc -std=gnu11 -O2 -Wall -Wextra -o flbhost host/flbhost.c -ldl -lpthread
- * The "//go:build ignore" line keeps the Go tool from compiling this file
- * into package host, which holds only the tests that build it with gcc.
+ * The "//go:build ignore" line makes the Go tool skip this file. Without it
+ * Go would reject package host, whose tests build flbhost with gcc, because
+ * Go allows C files only in packages that use cgo.
  */
 
 #define _GNU_SOURCE
@@ -124,7 +127,7 @@ struct flb_api {
 /* flb_plugin_proxy.h: struct flb_plugin_proxy_context, one per instance. */
 struct flb_plugin_proxy_context {
     void *remote_context; /* written by FLBPluginSetContext during Init */
-    void *proxy;          /* Fluent Bit's proxy; the plugin never reads it */
+    void *proxy;          /* Fluent Bit's proxy struct, which the plugin never reads */
 };
 
 /* src/proxy/go/go.h: struct flbgo_output_plugin. */
@@ -245,7 +248,7 @@ struct chunk_reader {
     unsigned long chunks_read;
 };
 
-/* The pipeline: everything below is touched only by the pipeline thread, except the finished queue. */
+/* The pipeline. Only the pipeline thread touches its fields, except the finished queue. */
 struct engine {
     struct plugin *plugin;
     const struct options *options;
@@ -421,6 +424,8 @@ static int is_reserved_key(const char *key)
     /*
      * Other tls.* keys (tls.windows.* on Linux, misspellings) do reach the
      * plugin in Fluent Bit, so only these two families are prefixes.
+     * NOTE: Fluent Bit also fails start-up on `tls on` and on net.* or oauth2*
+     * keys that it does not know, but the host only hides them.
      */
     return strncasecmp(key, "net.", 4) == 0 || strncasecmp(key, "oauth2", 6) == 0;
 }
@@ -654,9 +659,9 @@ static int read_msgpack_header(const unsigned char *p, size_t available,
 }
 
 /*
- * Count the complete top-level msgpack objects (chunk entries) in data, as
- * Fluent Bit counts a chunk's records. *complete is set to 0 when the data
- * ends inside an object or contains an invalid byte.
+ * Count the complete top-level msgpack objects in data, which are the
+ * records of a chunk. *complete is set to 0 when the data ends inside an
+ * object or contains an invalid byte.
  */
 static size_t count_msgpack_objects(const unsigned char *data, size_t size, int *complete)
 {
@@ -1294,17 +1299,16 @@ static int print_summary(const struct engine *engine)
     int dropped = 0;
     int i;
 
-    log_info("summary: %lu chunks, %lu records, %d instance%s, %d worker%s per instance",
-             engine->reader.chunks_read, engine->records_read,
-             options->instances, options->instances == 1 ? "" : "s",
-             options->workers, options->workers == 1 ? "" : "s");
+    log_info("summary: chunks %lu, records %lu, instances %d, workers per instance %d",
+             engine->reader.chunks_read, engine->records_read, options->instances,
+             options->workers);
 
     for (i = 0; i < options->instances; i++) {
         const struct output_instance *instance = &engine->instances[i];
         const struct instance_stats *stats = &instance->stats;
 
-        log_info("summary: %s: %lu flushes (%lu OK, %lu RETRY, %lu ERROR), "
-                 "%lu chunks (%lu records) delivered, %lu chunks dropped",
+        log_info("summary: %s: flushes %lu (OK %lu, RETRY %lu, ERROR %lu), "
+                 "chunks delivered %lu (records %lu), chunks dropped %lu",
                  instance->name, stats->flushes, stats->ok, stats->retry, stats->error,
                  stats->chunks_delivered, stats->records_delivered, stats->chunks_dropped);
         if (stats->chunks_dropped > 0) {
@@ -1355,7 +1359,8 @@ int main(int argc, char **argv)
     engine.options = &options;
     engine.reader.paths = options.chunk_paths;
     engine.reader.path_count = options.chunk_path_count;
-    engine.max_chunks_in_memory = 4 + 2 * (size_t) options.workers; /* bounds memory, keeps workers busy */
+    /* Enough read-ahead to keep every worker busy, and a bound on memory. */
+    engine.max_chunks_in_memory = 4 + 2 * (size_t) options.workers;
     queue_init(&engine.finished);
 
     engine.instances = allocate(options.instances * sizeof(struct output_instance));

@@ -99,8 +99,8 @@ type instanceSummary struct {
 }
 
 var (
-	totalsLine   = regexp.MustCompile(`summary: (\d+) chunks, (\d+) records`)
-	instanceLine = regexp.MustCompile(`summary: (\S+): (\d+) flushes \((\d+) OK, (\d+) RETRY, (\d+) ERROR\), (\d+) chunks \((\d+) records\) delivered, (\d+) chunks dropped`)
+	totalsLine   = regexp.MustCompile(`summary: chunks (\d+), records (\d+)`)
+	instanceLine = regexp.MustCompile(`summary: (\S+): flushes (\d+) \(OK (\d+), RETRY (\d+), ERROR (\d+)\), chunks delivered (\d+) \(records (\d+)\), chunks dropped (\d+)`)
 	stackLine    = regexp.MustCompile(`deepest flush stack use (\d+) of (\d+) bytes`)
 )
 
@@ -603,10 +603,10 @@ func testExitCodes(t *testing.T) {
 		wantExit   int
 		wantStderr string
 	}{
-		{"every chunk delivered", nil, built.probe, good, 0, "2 chunks (6 records) delivered"},
+		{"every chunk delivered", nil, built.probe, good, 0, "chunks delivered 2 (records 6), chunks dropped 0"},
 		{"flush returns FLB_ERROR", []string{"-p", "Flush_Results=ERROR"}, built.probe, good, 1, "returned FLB_ERROR; chunk dropped"},
 		{"flush returns unknown code", []string{"-p", "Flush_Results=7"}, built.probe, good, 1, "returned 7, which Fluent Bit treats as FLB_ERROR"},
-		{"one chunk of two dropped", []string{"-p", "Flush_Results=OK,ERROR"}, built.probe, good, 1, "1 chunks dropped"},
+		{"one chunk of two dropped", []string{"-p", "Flush_Results=OK,ERROR"}, built.probe, good, 1, "chunks delivered 1 (records 3), chunks dropped 1"},
 		{"retries exhausted", []string{"-p", "Flush_Results=RETRY"}, built.probe, good, 1, "on the last of 2 attempts; chunk dropped"},
 		{"init fails", []string{"-p", "Fail_Init=true"}, built.probe, good, 255, "FLBPluginInit of probe.0 returned 0"},
 		{"missing chunk file", nil, built.probe, filepath.Join(t.TempDir(), "absent.bin"), 2, "cannot open chunk file"},
