@@ -867,6 +867,12 @@ static void flush_entry(void)
  * into SIGSEGV instead of silent heap damage. Returns the number of stack
  * bytes the call touched, an estimate that misses zero-filled words at the
  * deepest point.
+ *
+ * NOTE: with -w 0 an unrecovered Go panic in a flush aborts with "fatal
+ * error: morestack on g0" in place of the panic message (go1.26.8). Go
+ * unwinds to the g0 stack pointer saved by the Init callback on the thread's
+ * own stack, outside the flush stack's bounds. A plugin should recover
+ * panics in its flush.
  */
 static size_t call_on_flush_stack(struct flush_call *call)
 {
