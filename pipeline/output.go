@@ -81,7 +81,8 @@ type worker struct {
 	match   detect.Match
 	alerts  []detect.Alert
 	scratch []byte
-	keys    []string
+	// identIsCEF is set when the record's syslog ident is "CEF".
+	identIsCEF bool
 }
 
 // Flush checks every record of one chunk and delivers the alerts it raised.
@@ -144,7 +145,7 @@ func (o *Output) checkEntry(w *worker, tag string) {
 	message, kind := o.classify(w)
 	switch kind {
 	case rawLine:
-		o.checkMessage(w, tag, message)
+		o.checkMessage(w, tag, message, w.identIsCEF)
 	case splitFields:
 		o.checkFields(w, tag)
 	default:
@@ -174,6 +175,7 @@ func (o *Output) classify(w *worker) ([]byte, recordKind) {
 	bestRank := len(keys)
 	var message []byte
 	split := false
+	w.identIsCEF = false
 
 	fields := chunk.NewFields(w.entry.Record)
 	for {
@@ -186,6 +188,9 @@ func (o *Output) classify(w *worker) ([]byte, recordKind) {
 		}
 		if value.Kind != chunk.Text {
 			continue
+		}
+		if string(key) == "ident" && string(value.Bytes) == "CEF" {
+			w.identIsCEF = true
 		}
 		for rank := 0; rank < bestRank; rank++ {
 			if string(key) == keys[rank] {
@@ -213,7 +218,11 @@ func (o *Output) noMessageDetail() string {
 // checkMessage evaluates each line of a raw message. Every line is checked
 // for a CEF header, so that non-CEF input is counted; only lines that the
 // rule's prefilter cannot rule out are parsed in full.
-func (o *Output) checkMessage(w *worker, tag string, message []byte) {
+//
+// Fluent Bit's syslog-rfc3164 parser reads "CEF" as the syslog ident and
+// leaves "0|Vendor|..." as the message. identIsCEF marks such a record, and
+// its lines get their "CEF:" back.
+func (o *Output) checkMessage(w *worker, tag string, message []byte, identIsCEF bool) {
 	for len(message) > 0 {
 		var line []byte
 		line, message = cef.CutLine(message)
@@ -221,7 +230,13 @@ func (o *Output) checkMessage(w *worker, tag string, message []byte) {
 			continue
 		}
 
-		if err := cef.CheckHeader(line); err != nil {
+		err := cef.CheckHeader(line)
+		if err == cef.ErrNoHeader && identIsCEF {
+			w.scratch = append(append(w.scratch[:0], "CEF:"...), line...)
+			line = w.scratch
+			err = cef.CheckHeader(line)
+		}
+		if err != nil {
 			o.skips.record(skipReasonFor(err), tag, w.entry.Index, err.Error(), line)
 			continue
 		}

@@ -336,3 +336,14 @@ func FuzzFlush(f *testing.F) {
 		}
 	})
 }
+
+func TestFlushRestoresCEFTakenAsSyslogIdent(t *testing.T) {
+	out, s, _ := newOutput(t, config.Map{})
+	// What in_syslog's syslog-rfc3164 parser makes of a CEF line.
+	data := chunk.Encoder{}.Append(nil, when,
+		[]string{"pri", "time", "host", "ident", "message"},
+		[]string{"134", "May 14 10:21:07", "proxy01", "CEF", "0|ExampleVendor|ExampleProxy|1.0|100|web request|3|requestMethod=GET request=/ui/chk"})
+	require.Equal(t, OK, out.Flush(data, "fw.syslog"))
+	require.Len(t, s.sent(), 1)
+	assert.Equal(t, "ExampleVendor", s.sent()[0].Event.Get("DeviceVendor"))
+}
