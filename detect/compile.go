@@ -288,6 +288,9 @@ func (cond *condition) lenientOption(v []byte) (option, bool) {
 		if cond.terms.matchAny(v) {
 			return option{value: v, found: cond.terms.appendMatches(nil, v)}, true
 		}
+		if !hasDecodable(v) {
+			return option{}, false
+		}
 		// Try the decodings alone before combining them, so that the reasons
 		// name no more decodings than the match needed.
 		for _, flags := range decodingOrder {

@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"bytes"
 	"unicode"
 	"unicode/utf8"
 )
@@ -66,12 +67,26 @@ func (m *termMatcher) appendMatches(dst []string, v []byte) []string {
 // boundaries. Term characters are the ASCII letters and digits only, so "_"
 // and every non-ASCII byte separate terms. Nothing is decoded.
 func (n *needle) matches(v []byte) bool {
+	if n.find(v, n.lower[0]) {
+		return true
+	}
+	if upper := upperASCII(n.lower[0]); upper != n.lower[0] {
+		return n.find(v, upper)
+	}
+	return false
+}
+
+// find checks each place where first, one case of the needle's first byte,
+// occurs in v.
+func (n *needle) find(v []byte, first byte) bool {
 	size := len(n.lower)
-	first := n.lower[0]
-	for i := 0; i+size <= len(v); i++ {
-		if lowerASCII(v[i]) != first {
-			continue
+	for from := 0; from+size <= len(v); {
+		j := bytes.IndexByte(v[from:len(v)-size+1], first)
+		if j < 0 {
+			return false
 		}
+		i := from + j
+		from = i + 1
 		if !equalLower(v[i:i+size], n.lower) {
 			continue
 		}
@@ -97,6 +112,13 @@ func equalLower(b, lower []byte) bool {
 
 func isTermChar(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+}
+
+func upperASCII(c byte) byte {
+	if 'a' <= c && c <= 'z' {
+		return c - 'a' + 'A'
+	}
+	return c
 }
 
 func lowerASCII(c byte) byte {
