@@ -1,8 +1,8 @@
 // Package cef turns a CEF event into the CommonSecurityLog columns that
 // Microsoft Sentinel would store for it. It reads a raw line as syslog
 // inputs deliver it (any syslog framing, then "CEF:Version|...|Extension")
-// or a record whose fields were already split by an earlier parser, and it
-// knows nothing of any detection rule.
+// or a record whose fields were already split by an earlier parser. It has
+// no notion of any detection rule.
 //
 // A Record is reusable and borrows the bytes it was built from: its values
 // stay valid until the next ParseLine or ResetFields, or until the caller's
@@ -73,7 +73,7 @@ type Candidate struct {
 	// case is ignored (REQUESTMETHOD for requestMethod).
 	KeyCaseDiffers bool
 	// Superseded is true for a value that a later pair of the same key
-	// overrides, so that Sentinel never sees it.
+	// overrides, so that Sentinel never stores it.
 	Superseded bool
 }
 
@@ -152,8 +152,9 @@ func (r *Record) reset() {
 	r.buf = r.buf[:0]
 }
 
-// keyNames reports whether key fills column c in this record: a CEF key for
-// a parsed line; for a split record also the column name or a header alias.
+// keyNames reports whether key fills column c in this record. A parsed line
+// uses CEF keys only, and a split record also the column name or a header
+// alias.
 func (r *Record) keyNames(key []byte, c Column) bool {
 	def := columnDefs[c]
 	if def.key != "" && string(key) == def.key {

@@ -66,9 +66,9 @@ func NewFields(record []byte) Fields {
 	return Fields{rest: rest, left: n, err: err}
 }
 
-// Next returns the next pair. A key that is neither str nor bin is returned
-// with a nil key so that the caller can ignore it; ok is false at the end of
-// the map or after a decoding error (see Err).
+// Next returns the next pair. A key that is neither str nor bin comes back
+// as nil, so that the caller can ignore it. ok is false at the end of the
+// map or after a decoding error (see Err).
 func (f *Fields) Next() (key []byte, value Value, ok bool) {
 	if f.err != nil || f.left == 0 {
 		return nil, Value{}, false

@@ -137,8 +137,7 @@ func ParseAlert(data []byte) (Alert, error) {
 	return a, err
 }
 
-// Source is what an alert needs to know about the record besides its
-// columns.
+// Source describes the record of an alert beyond its columns.
 type Source struct {
 	Time time.Time
 	Tag  string

@@ -1,8 +1,8 @@
 // Package detect evaluates detection rules on CEF records and builds the
-// alerts they raise. A rule is data (metadata, MITRE mapping, entity
-// mappings and a list of conditions); Compile turns it into a matcher that
-// reproduces Microsoft Sentinel's KQL semantics exactly and, in extended
-// mode, also reports the near misses that Sentinel's rule lets through.
+// alerts they raise. A rule is data: metadata, MITRE mapping, entity
+// mappings and a list of conditions. Compile turns it into a matcher that
+// reproduces Microsoft Sentinel's KQL semantics exactly. In extended mode
+// the matcher also reports the near misses that Sentinel's rule lets through.
 package detect
 
 // Op is a KQL string operator.
@@ -62,7 +62,7 @@ type Rule struct {
 	Entities    []EntityMapping
 	// Project lists the columns copied into an alert's event, in order.
 	Project []string
-	// Where holds the conditions, all of which must hold.
+	// Where is the list of conditions, all of which must hold.
 	Where []Condition
 }
 

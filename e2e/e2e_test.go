@@ -326,9 +326,9 @@ func TestEndToEndInvalidConfigStopsStartup(t *testing.T) {
 	}
 }
 
-// TestEndToEndSinkFailureRetries writes alerts to /dev/full: every write
-// fails, so the flush asks for a retry and the host drops the chunk after
-// its retry limit, as Fluent Bit would; benign chunks still succeed.
+// TestEndToEndSinkFailureRetries writes alerts to /dev/full, where every
+// write fails. The flush returns FLB_RETRY, and the host drops the chunk
+// after its retry limit as Fluent Bit would. Benign chunks still succeed.
 func TestEndToEndSinkFailureRetries(t *testing.T) {
 	if _, err := os.Stat("/dev/full"); err != nil {
 		t.Skip("no /dev/full on this system")

@@ -25,9 +25,9 @@ type Config struct {
 	// LogLevel filters the plugin's own log lines (Plugin_Log_Level), because
 	// Fluent Bit keeps Log_Level for itself.
 	LogLevel slog.Level
-	// SkipLogInterval is the least time between two log lines about skipped
-	// records of the same reason (Skip_Log_Interval); the lines in between
-	// are counted and the count is logged with the next line.
+	// SkipLogInterval is the minimum time between two log lines about
+	// skipped records of the same reason (Skip_Log_Interval). The lines in
+	// between are counted, and the count is logged with the next line.
 	SkipLogInterval time.Duration
 }
 

@@ -168,8 +168,8 @@ var splitFieldKeys = map[string]bool{
 	"request": true, "RequestURL": true, "requestMethod": true, "RequestMethod": true,
 }
 
-// classify decides how to read a record: a split record has a rule column
-// as a key; otherwise the first message key present holds a raw line.
+// classify decides how to read a record. A split record has a rule column
+// as a key. Otherwise the first message key present holds a raw line.
 func (o *Output) classify(w *worker) ([]byte, recordKind) {
 	keys := o.cfg.messageKeys()
 	bestRank := len(keys)

@@ -1,8 +1,8 @@
 // Package plugin is the thin cgo layer between Fluent Bit's Go proxy and
-// package pipeline: it exports the FLBPlugin* functions, reads properties
-// through fluent-bit-go, keeps one pipeline.Output per [OUTPUT] section and
-// turns every panic into a return code, because a Go panic in a c-shared
-// library kills the whole agent. Everything else is plain Go elsewhere.
+// package pipeline. It exports the FLBPlugin* functions, reads properties
+// through fluent-bit-go and keeps one pipeline.Output per [OUTPUT] section.
+// Every call turns a panic into a return code, because a Go panic in a
+// c-shared library kills the whole agent.
 //
 // The c-shared library is built from cmd/out_runningrat, which imports this
 // package for its exported symbols.

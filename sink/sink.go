@@ -1,5 +1,5 @@
 // Package sink delivers alerts to where a security team reads them. A Sink
-// is chosen by name in the plugin's configuration; each kind registers a
+// is chosen by name in the plugin's configuration. Each kind registers a
 // factory here, so adding a sink changes neither detection nor the plugin
 // shim.
 package sink
