@@ -33,11 +33,11 @@ type Tactic struct {
 // Technique is a MITRE ATT&CK technique or sub-technique. A sub-technique
 // names its parent technique.
 type Technique struct {
-	ID         string     `json:"id"`
-	Name       string     `json:"name"`
-	Reference  string     `json:"reference"`
-	Tactic     string     `json:"tactic"` // the tactic id it serves in this rule
-	Parent     *Technique `json:"parent,omitempty"`
+	ID        string     `json:"id"`
+	Name      string     `json:"name"`
+	Reference string     `json:"reference"`
+	Tactic    string     `json:"tactic"` // the tactic id it serves in this rule
+	Parent    *Technique `json:"parent,omitempty"`
 }
 
 // EntityMapping maps a column to a Sentinel entity identifier, such as
