@@ -8,6 +8,7 @@ import (
 
 	"github.com/edgehunt/runningrat/config"
 	"github.com/edgehunt/runningrat/detect"
+	"github.com/edgehunt/runningrat/format"
 )
 
 // Config is an output instance's validated settings. Keys are looked up
@@ -20,8 +21,9 @@ type Config struct {
 	MessageKey string
 	// Mode is exact or extended (Detection_Mode).
 	Mode detect.Mode
-	// AlertFormat is the shape of alerts (Alert_Format); only native for now.
-	AlertFormat string
+	// AlertFormat is the shape of alerts (Alert_Format): native, ecs or
+	// splunk, or empty for the sink's own shape.
+	AlertFormat format.Format
 	// LogLevel filters the plugin's own log lines (Plugin_Log_Level), because
 	// Fluent Bit keeps Log_Level for itself.
 	LogLevel slog.Level
@@ -35,7 +37,6 @@ type Config struct {
 const (
 	DefaultSink            = "stdout"
 	DefaultMode            = detect.Extended
-	DefaultAlertFormat     = "native"
 	DefaultSkipLogInterval = time.Minute
 )
 
@@ -48,10 +49,12 @@ func LoadConfig(g config.Getter) (Config, error) {
 	c := Config{
 		Sink:        strings.ToLower(config.String(g, "Sink", DefaultSink)),
 		MessageKey:  config.String(g, "Message_Key", ""),
-		AlertFormat: strings.ToLower(config.String(g, "Alert_Format", DefaultAlertFormat)),
 	}
 
 	var err error
+	if c.AlertFormat, err = format.Parse(g.Get("Alert_Format")); err != nil {
+		return c, err
+	}
 	if c.Mode, err = detect.ParseMode(strings.ToLower(config.String(g, "Detection_Mode", DefaultMode.String()))); err != nil {
 		return c, fmt.Errorf("Detection_Mode: %w", err)
 	}
@@ -67,8 +70,8 @@ func LoadConfig(g config.Getter) (Config, error) {
 
 // Validate checks the settings that do not depend on the sink.
 func (c Config) Validate() error {
-	if c.AlertFormat != "native" {
-		return fmt.Errorf("invalid Alert_Format %q: use native", c.AlertFormat)
+	if _, err := format.Parse(string(c.AlertFormat)); err != nil {
+		return err
 	}
 	if c.Mode != detect.Exact && c.Mode != detect.Extended {
 		return fmt.Errorf("invalid detection mode %d", c.Mode)

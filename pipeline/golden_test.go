@@ -15,6 +15,7 @@ import (
 
 	"github.com/edgehunt/runningrat/chunk"
 	"github.com/edgehunt/runningrat/config"
+	"github.com/edgehunt/runningrat/format"
 	"github.com/edgehunt/runningrat/sink"
 )
 
@@ -67,7 +68,7 @@ func runSample(t *testing.T, path, mode string) []byte {
 	require.NoError(t, err)
 	out, _, _ := newOutput(t, config.Map{"Detection_Mode": mode})
 	var buf bytes.Buffer
-	out.sink = sink.NewWriter(&buf)
+	out.sink = sink.NewWriter(&buf, format.Native)
 	out.cfg = cfg
 
 	tag := "fw." + strings.TrimSuffix(filepath.Base(path), ".log")

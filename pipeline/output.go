@@ -58,7 +58,7 @@ func New(cfg Config, g config.Getter, log *slog.Logger) (*Output, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := sink.New(cfg.Sink, g)
+	s, err := sink.New(cfg.Sink, sink.Options{Config: g, Log: log, Format: cfg.AlertFormat})
 	if err != nil {
 		return nil, err
 	}

@@ -281,25 +281,24 @@ func TestLoadConfig(t *testing.T) {
 		{"defaults", config.Map{}, ""},
 		{"file sink", config.Map{"sink": "File", "path": "/tmp/x"}, ""},
 		{"bad mode", config.Map{"Detection_Mode": "fuzzy"}, `invalid detection mode "fuzzy"`},
-		{"bad format", config.Map{"Alert_Format": "ecs"}, `invalid Alert_Format "ecs"`},
+		{"bad format", config.Map{"Alert_Format": "xml"}, `invalid Alert_Format "xml"`},
 		{"bad level", config.Map{"Plugin_Log_Level": "loud"}, `invalid Plugin_Log_Level "loud"`},
 		{"bad interval", config.Map{"Skip_Log_Interval": "often"}, `invalid Skip_Log_Interval "often"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := LoadConfig(tt.settings)
+			_, err := LoadConfig(tt.settings)
 			if tt.err != "" {
 				assert.ErrorContains(t, err, tt.err)
 				return
 			}
-			require.NoError(t, err)
-			assert.Equal(t, "native", cfg.AlertFormat)
+			assert.NoError(t, err)
 		})
 	}
 
 	cfg, err := LoadConfig(config.Map{})
 	require.NoError(t, err)
-	assert.Equal(t, Config{Sink: "stdout", Mode: detect.Extended, AlertFormat: "native",
+	assert.Equal(t, Config{Sink: "stdout", Mode: detect.Extended,
 		LogLevel: slog.LevelInfo, SkipLogInterval: time.Minute}, cfg)
 }
 

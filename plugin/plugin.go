@@ -82,7 +82,7 @@ func FLBPluginInit(plugin unsafe.Pointer) (status int) {
 	instances.Store(id, inst)
 	output.FLBPluginSetContext(plugin, inst)
 	log.Info("started", "sink", cfg.Sink, "detection_mode", cfg.Mode.String(),
-		"alert_format", cfg.AlertFormat, "message_key", cfg.MessageKey)
+		"alert_format", string(cfg.AlertFormat), "message_key", cfg.MessageKey)
 	return output.FLB_OK
 }
 

@@ -10,15 +10,16 @@ import (
 
 	"github.com/edgehunt/runningrat/config"
 	"github.com/edgehunt/runningrat/detect"
+	"github.com/edgehunt/runningrat/format"
 )
 
 func init() {
-	Register("file", func(cfg config.Getter) (Sink, error) {
-		path := config.String(cfg, "Path", "")
+	Register("file", func(opts Options) (Sink, error) {
+		path := config.String(opts.Config, "Path", "")
 		if path == "" {
 			return nil, errors.New("Sink file needs Path, the file that receives the alerts")
 		}
-		return OpenFile(path)
+		return OpenFile(path, opts.Format.Or(format.Native))
 	})
 }
 
@@ -27,7 +28,8 @@ func init() {
 // When the file is moved or removed, as log rotation does, the next Send
 // creates it again at its path.
 type File struct {
-	path string
+	path   string
+	format format.Format
 
 	mu sync.Mutex
 	f  *os.File
@@ -35,8 +37,8 @@ type File struct {
 
 // OpenFile opens path for appending, creating it with mode 0600 and its
 // folder with mode 0700 when they are missing: alerts name hosts and users.
-func OpenFile(path string) (*File, error) {
-	s := &File{path: path}
+func OpenFile(path string, f format.Format) (*File, error) {
+	s := &File{path: path, format: f}
 	if err := s.open(); err != nil {
 		return nil, err
 	}
@@ -57,7 +59,7 @@ func (s *File) open() error {
 
 // Send appends the batch and syncs it to disk.
 func (s *File) Send(_ context.Context, alerts []detect.Alert) error {
-	buf, err := AppendLines(nil, alerts)
+	buf, err := AppendLines(nil, s.format, alerts)
 	if err != nil {
 		return err
 	}

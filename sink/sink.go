@@ -6,29 +6,85 @@ package sink
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strings"
 	"sync"
 
 	"github.com/edgehunt/runningrat/config"
 	"github.com/edgehunt/runningrat/detect"
+	"github.com/edgehunt/runningrat/format"
 )
 
 // Sink delivers alerts.
 type Sink interface {
-	// Send delivers one batch and returns nil only once every alert in it is
-	// stored at the destination (written and synced, or acknowledged). On
-	// error the caller sends the whole batch again later, so a sink must
-	// tolerate duplicates, which carry the same alert id. Send must not keep
-	// alerts after it returns. It is safe for concurrent use.
+	// Send delivers one batch. It returns nil once every alert in it is
+	// stored at the destination (written and synced, or acknowledged).
+	//
+	// A *BatchError lists the alerts that failed, each as transient (send
+	// again later) or permanent (the destination rejects it for good); the
+	// alerts it does not list were delivered. Any other error means that
+	// none of the batch counts as delivered and all of it is sent again.
+	// A sink must tolerate redelivery: every copy carries the same alert
+	// id, which the sink passes on so that the destination can drop
+	// duplicates.
+	//
+	// Send must not keep alerts after it returns, and must return when ctx
+	// is done. It is safe for concurrent use.
 	Send(ctx context.Context, alerts []detect.Alert) error
 	// Close releases the sink's resources. Send is not called after Close.
 	Close(ctx context.Context) error
 }
 
-// Factory builds a sink from the plugin's configuration.
-type Factory func(cfg config.Getter) (Sink, error)
+// ItemError is the failure of one alert of a batch.
+type ItemError struct {
+	Index     int  // position of the alert in the batch passed to Send
+	Permanent bool // the destination will never accept this alert as sent
+	Reason    string
+}
+
+// BatchError reports the alerts of a batch that were not delivered. The
+// alerts it does not list were delivered.
+type BatchError struct {
+	Items []ItemError
+}
+
+func (e *BatchError) Error() string {
+	permanent := 0
+	for _, it := range e.Items {
+		if it.Permanent {
+			permanent++
+		}
+	}
+	first := ""
+	if len(e.Items) > 0 {
+		first = ": " + e.Items[0].Reason
+	}
+	return fmt.Sprintf("%d alerts not delivered (%d rejected for good)%s", len(e.Items), permanent, first)
+}
+
+// AsBatchError returns err as a *BatchError, or nil.
+func AsBatchError(err error) *BatchError {
+	var be *BatchError
+	if errors.As(err, &be) {
+		return be
+	}
+	return nil
+}
+
+// Options is what a sink factory gets besides the configuration.
+type Options struct {
+	Config config.Getter
+	Log    *slog.Logger
+	// Format is the shape of each alert, already checked by the caller;
+	// format.Default means the sink's own native shape.
+	Format format.Format
+}
+
+// Factory builds a sink.
+type Factory func(opts Options) (Sink, error)
 
 var (
 	mu        sync.RWMutex
@@ -43,14 +99,17 @@ func Register(name string, f Factory) {
 }
 
 // New builds the sink that name selects.
-func New(name string, cfg config.Getter) (Sink, error) {
+func New(name string, opts Options) (Sink, error) {
 	mu.RLock()
 	f, ok := factories[strings.ToLower(name)]
 	mu.RUnlock()
 	if !ok {
 		return nil, fmt.Errorf("unknown sink %q: use one of %s", name, strings.Join(Names(), ", "))
 	}
-	return f(cfg)
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	return f(opts)
 }
 
 // Names returns the registered sink kinds in order.
@@ -65,11 +124,12 @@ func Names() []string {
 	return names
 }
 
-// AppendLines appends each alert as a line of native JSON.
-func AppendLines(dst []byte, alerts []detect.Alert) ([]byte, error) {
+// AppendLines appends each alert as one line of JSON in the given shape
+// (format.Default is the native shape).
+func AppendLines(dst []byte, f format.Format, alerts []detect.Alert) ([]byte, error) {
 	for i := range alerts {
 		var err error
-		dst, err = alerts[i].AppendJSON(dst)
+		dst, err = format.AppendJSON(dst, f, &alerts[i])
 		if err != nil {
 			return dst, fmt.Errorf("encode alert %s: %w", alerts[i].ID, err)
 		}

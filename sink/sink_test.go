@@ -14,6 +14,7 @@ import (
 
 	"github.com/edgehunt/runningrat/config"
 	"github.com/edgehunt/runningrat/detect"
+	"github.com/edgehunt/runningrat/format"
 )
 
 func alerts(ids ...string) []detect.Alert {
@@ -33,7 +34,7 @@ func readLines(t *testing.T, path string) []string {
 
 func TestFileSinkCreatesAndAppends(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "a", "b", "alerts.json")
-	s, err := OpenFile(path)
+	s, err := OpenFile(path, format.Native)
 	require.NoError(t, err)
 
 	require.NoError(t, s.Send(context.Background(), alerts("1", "2")))
@@ -51,7 +52,7 @@ func TestFileSinkCreatesAndAppends(t *testing.T) {
 func TestFileSinkReopensAfterRotation(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "alerts.json")
-	s, err := OpenFile(path)
+	s, err := OpenFile(path, format.Native)
 	require.NoError(t, err)
 	defer s.Close(context.Background())
 
@@ -67,7 +68,7 @@ func TestFileSinkReopensAfterRotation(t *testing.T) {
 
 func TestFileSinkConcurrentBatchesDoNotInterleave(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "alerts.json")
-	s, err := OpenFile(path)
+	s, err := OpenFile(path, format.Native)
 	require.NoError(t, err)
 	defer s.Close(context.Background())
 
@@ -93,20 +94,20 @@ func TestFileSinkConcurrentBatchesDoNotInterleave(t *testing.T) {
 
 func TestWriterSink(t *testing.T) {
 	var buf bytes.Buffer
-	s := NewWriter(&buf)
+	s := NewWriter(&buf, format.Native)
 	require.NoError(t, s.Send(context.Background(), alerts("1")))
 	assert.True(t, strings.HasPrefix(buf.String(), `{"@timestamp":"","alert_id":"1"`))
 	assert.True(t, strings.HasSuffix(buf.String(), "}\n"))
 }
 
 func TestNewSink(t *testing.T) {
-	_, err := New("file", config.Map{})
+	_, err := New("file", Options{Config: config.Map{}})
 	assert.ErrorContains(t, err, "Sink file needs Path")
 
-	s, err := New("STDOUT", config.Map{})
+	s, err := New("STDOUT", Options{Config: config.Map{}})
 	require.NoError(t, err)
 	assert.IsType(t, &Writer{}, s)
 
-	_, err = New("splunk", config.Map{})
-	assert.ErrorContains(t, err, `unknown sink "splunk": use one of file, stdout`)
+	_, err = New("nosuch", Options{Config: config.Map{}})
+	assert.ErrorContains(t, err, `unknown sink "nosuch": use one of`)
 }

@@ -6,31 +6,33 @@ import (
 	"os"
 	"sync"
 
-	"github.com/edgehunt/runningrat/config"
+	"github.com/edgehunt/runningrat/format"
 	"github.com/edgehunt/runningrat/detect"
 )
 
 func init() {
-	Register("stdout", func(config.Getter) (Sink, error) {
-		return NewWriter(os.Stdout), nil
+	Register("stdout", func(opts Options) (Sink, error) {
+		return NewWriter(os.Stdout, opts.Format.Or(format.Native)), nil
 	})
 }
 
 // Writer writes alerts as JSON lines to an io.Writer, one write per batch,
 // so that lines of concurrent flushes never interleave.
 type Writer struct {
+	format format.Format
+
 	mu sync.Mutex
 	w  io.Writer
 }
 
-// NewWriter returns a sink that writes to w.
-func NewWriter(w io.Writer) *Writer {
-	return &Writer{w: w}
+// NewWriter returns a sink that writes to w in shape f.
+func NewWriter(w io.Writer, f format.Format) *Writer {
+	return &Writer{w: w, format: f}
 }
 
 // Send writes the batch.
 func (s *Writer) Send(_ context.Context, alerts []detect.Alert) error {
-	buf, err := AppendLines(nil, alerts)
+	buf, err := AppendLines(nil, s.format, alerts)
 	if err != nil {
 		return err
 	}
