@@ -70,9 +70,13 @@ type hostRun struct {
 	exitCode       int
 }
 
-// runHost runs flbhost with the given options and chunk files.
+// runHost runs flbhost with the given options and chunk files. Unless the
+// options set Spool_Dir, the spool goes to a temporary folder.
 func runHost(t *testing.T, args []string, chunkFiles ...string) hostRun {
 	t.Helper()
+	if !strings.Contains(strings.Join(args, " "), "Spool_Dir=") {
+		args = append([]string{"-p", "Spool_Dir=" + t.TempDir()}, args...)
+	}
 	full := append(append(append([]string{}, args...), pluginSO), chunkFiles...)
 	cmd := exec.Command(hostBin, full...)
 	var stdout, stderr bytes.Buffer
@@ -316,6 +320,7 @@ func TestEndToEndInvalidConfigStopsStartup(t *testing.T) {
 		{"bad mode", "Detection_Mode=fuzzy", `invalid detection mode \"fuzzy\"`},
 		{"unknown sink", "Sink=kafka", `unknown sink \"kafka\"`},
 		{"file sink without path", "Sink=file", "Sink file needs Path"},
+		{"bad spool name", "Spool_Name=a/b", `invalid Spool_Name \"a/b\"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -326,21 +331,34 @@ func TestEndToEndInvalidConfigStopsStartup(t *testing.T) {
 	}
 }
 
-// TestEndToEndSinkFailureRetries writes alerts to /dev/full, where every
-// write fails. The flush returns FLB_RETRY, and the host drops the chunk
-// after its retry limit as Fluent Bit would. Benign chunks still succeed.
-func TestEndToEndSinkFailureRetries(t *testing.T) {
+// TestEndToEndSinkOutageAndRestart writes alerts to /dev/full, where every
+// write fails. Flushes still succeed because the alerts wait in the spool;
+// at shutdown they stay there, and the next start with a working sink
+// delivers them.
+func TestEndToEndSinkOutageAndRestart(t *testing.T) {
 	if _, err := os.Stat("/dev/full"); err != nil {
 		t.Skip("no /dev/full on this system")
 	}
 	hit := chunk.Encoder{}.Append(nil, time.Now(), []string{"log"}, []string{"CEF:0|V|P|1|2|n|3|request=/ui/chk requestMethod=GET"})
 	benign := chunk.Encoder{}.Append(nil, time.Now(), []string{"log"}, []string{"CEF:0|V|P|1|2|n|3|request=/ok requestMethod=GET"})
 	input := writeChunkFile(t, "fw.z", benign, hit)
+	spoolDir := t.TempDir()
+	common := []string{"-p", "Spool_Dir=" + spoolDir, "-p", "Spool_Name=outage", "-p", "Shutdown_Timeout=1s", "-p", "Sink=file"}
 
-	run := runHost(t, []string{"-p", "Sink=file", "-p", "Path=/dev/full", "-r", "2"}, input)
-	assert.Equal(t, 1, run.exitCode, "a dropped chunk makes flbhost exit 1")
-	assert.Equal(t, 3, strings.Count(run.stderr, "alert delivery failed"), "one attempt and two retries")
+	run := runHost(t, append(common, "-p", "Path=/dev/full"), input)
+	assert.Equal(t, 0, run.exitCode, "flushes succeed while the sink is down: %s", run.stderr)
+	assert.Contains(t, run.stderr, "alert delivery failed, will retry")
 	assert.Contains(t, run.stderr, "no space left on device")
+	assert.Contains(t, run.stderr, "alerts left in the spool will be delivered after the next start")
+
+	alerts := filepath.Join(t.TempDir(), "alerts.json")
+	empty := writeChunkFile(t, "fw.z", benign)
+	run = runHost(t, append(common, "-p", "Path="+alerts), empty)
+	require.Equal(t, 0, run.exitCode, run.stderr)
+	assert.Contains(t, run.stderr, "delivering alerts left in the spool")
+	text, err := os.ReadFile(alerts)
+	require.NoError(t, err)
+	assert.Len(t, parseAlerts(t, string(text)), 1)
 }
 
 // TestEndToEndLargeChunks sends about 40 MB of mixed vendor lines in 2 MB

@@ -3,8 +3,6 @@ package pipeline
 import (
 	"bufio"
 	"context"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
@@ -56,9 +54,7 @@ func benchChunk(b *testing.B) ([]byte, int) {
 
 func benchmarkFlush(b *testing.B, mode string) {
 	data, records := benchChunk(b)
-	cfg, _ := LoadConfig(config.Map{"Detection_Mode": mode})
-	rule, _ := detect.Compile(&detect.RunningRAT)
-	out := NewWithSink(cfg, rule, &discardSink{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	out, _ := newOutputWithSink(b, config.Map{"Detection_Mode": mode}, discardSink{})
 
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/edgehunt/runningrat/config"
+	"github.com/edgehunt/runningrat/delivery"
 	"github.com/edgehunt/runningrat/detect"
 	"github.com/edgehunt/runningrat/format"
 )
@@ -31,6 +32,27 @@ type Config struct {
 	// skipped records of the same reason (Skip_Log_Interval). The lines in
 	// between are counted, and the count is logged with the next line.
 	SkipLogInterval time.Duration
+
+	// SpoolDir is the folder of the spool and dead-letter files (Spool_Dir).
+	SpoolDir string
+	// SpoolName names this instance's spool (Spool_Name); by default the
+	// sink and a hash of its destination.
+	SpoolName string
+	// spoolNameDefault is set when SpoolName was not configured, which lets
+	// a second instance with the same destination take a numbered name.
+	spoolNameDefault bool
+	// SpoolMaxSize bounds the alerts waiting in the spool, in bytes of
+	// their JSON (Spool_Max_Size). A flush that would pass it is retried.
+	SpoolMaxSize int64
+	// ShutdownTimeout is how long delivery may go on when Fluent Bit stops
+	// the plugin (Shutdown_Timeout); what is left is sent after a restart.
+	ShutdownTimeout time.Duration
+	// DeliveryBatchSize is the most alerts per delivery attempt
+	// (Delivery_Batch_Size).
+	DeliveryBatchSize int
+	// RetryMaxWait is the longest wait between two delivery attempts
+	// (Delivery_Retry_Max_Wait).
+	RetryMaxWait time.Duration
 }
 
 // Defaults.
@@ -38,6 +60,8 @@ const (
 	DefaultSink            = "stdout"
 	DefaultMode            = detect.Extended
 	DefaultSkipLogInterval = time.Minute
+	DefaultSpoolMaxSize    = 256 << 20
+	DefaultShutdownTimeout = 5 * time.Second
 )
 
 // defaultMessageKeys are the keys that in_tail (log), in_syslog (message)
@@ -47,8 +71,8 @@ var defaultMessageKeys = []string{"log", "message", "msg"}
 // LoadConfig reads and validates the settings.
 func LoadConfig(g config.Getter) (Config, error) {
 	c := Config{
-		Sink:        strings.ToLower(config.String(g, "Sink", DefaultSink)),
-		MessageKey:  config.String(g, "Message_Key", ""),
+		Sink:       strings.ToLower(config.String(g, "Sink", DefaultSink)),
+		MessageKey: config.String(g, "Message_Key", ""),
 	}
 
 	var err error
@@ -65,6 +89,27 @@ func LoadConfig(g config.Getter) (Config, error) {
 	if c.SkipLogInterval, err = config.Duration(g, "Skip_Log_Interval", DefaultSkipLogInterval); err != nil {
 		return c, err
 	}
+
+	c.SpoolDir = config.String(g, "Spool_Dir", DefaultSpoolDir())
+	c.SpoolName = config.String(g, "Spool_Name", "")
+	if c.SpoolName == "" {
+		c.SpoolName = defaultSpoolName(c.Sink, g)
+		c.spoolNameDefault = true
+	}
+	if c.SpoolMaxSize, err = config.Size(g, "Spool_Max_Size", DefaultSpoolMaxSize); err != nil {
+		return c, err
+	}
+	if c.ShutdownTimeout, err = config.Duration(g, "Shutdown_Timeout", DefaultShutdownTimeout); err != nil {
+		return c, err
+	}
+	batch, err := config.Size(g, "Delivery_Batch_Size", delivery.DefaultBatchSize)
+	if err != nil {
+		return c, err
+	}
+	c.DeliveryBatchSize = int(batch)
+	if c.RetryMaxWait, err = config.Duration(g, "Delivery_Retry_Max_Wait", delivery.DefaultRetryMax); err != nil {
+		return c, err
+	}
 	return c, c.Validate()
 }
 
@@ -78,6 +123,21 @@ func (c Config) Validate() error {
 	}
 	if c.SkipLogInterval < 0 {
 		return fmt.Errorf("invalid Skip_Log_Interval %s: use zero or more", c.SkipLogInterval)
+	}
+	if !validSpoolName.MatchString(c.SpoolName) {
+		return fmt.Errorf("invalid Spool_Name %q: use letters, digits, '.', '_' and '-'", c.SpoolName)
+	}
+	if c.SpoolMaxSize <= 0 {
+		return fmt.Errorf("invalid Spool_Max_Size %d: use a positive size such as 256M", c.SpoolMaxSize)
+	}
+	if c.ShutdownTimeout < 0 {
+		return fmt.Errorf("invalid Shutdown_Timeout %s: use zero or more", c.ShutdownTimeout)
+	}
+	if c.DeliveryBatchSize < 1 || c.DeliveryBatchSize > 10000 {
+		return fmt.Errorf("invalid Delivery_Batch_Size %d: use 1 to 10000", c.DeliveryBatchSize)
+	}
+	if c.RetryMaxWait < time.Second {
+		return fmt.Errorf("invalid Delivery_Retry_Max_Wait %s: use 1s or more", c.RetryMaxWait)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"flag"
 	"os"
 	"path/filepath"
@@ -64,14 +65,11 @@ func runSample(t *testing.T, path, mode string) []byte {
 	}
 	require.NoError(t, scanner.Err())
 
-	cfg, err := LoadConfig(config.Map{"Detection_Mode": mode})
-	require.NoError(t, err)
-	out, _, _ := newOutput(t, config.Map{"Detection_Mode": mode})
 	var buf bytes.Buffer
-	out.sink = sink.NewWriter(&buf, format.Native)
-	out.cfg = cfg
+	out, _ := newOutputWithSink(t, config.Map{"Detection_Mode": mode}, sink.NewWriter(&buf, format.Native))
 
 	tag := "fw." + strings.TrimSuffix(filepath.Base(path), ".log")
 	require.Equal(t, OK, out.Flush(data, tag))
+	require.NoError(t, out.Close(context.Background()))
 	return buf.Bytes()
 }

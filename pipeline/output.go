@@ -1,22 +1,24 @@
 // Package pipeline is one output instance of the plugin, in plain Go: it
 // walks each flushed chunk, turns records into CEF records, evaluates the
-// rule and hands the alerts of the flush to the sink. The cgo shim in
+// rule, spools the alerts of the flush and runs their delivery to the sink. The cgo shim in
 // package plugin only translates Fluent Bit's calls into calls of Output.
 package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/edgehunt/runningrat/cef"
 	"github.com/edgehunt/runningrat/chunk"
 	"github.com/edgehunt/runningrat/config"
+	"github.com/edgehunt/runningrat/delivery"
 	"github.com/edgehunt/runningrat/detect"
 	"github.com/edgehunt/runningrat/sink"
+	"github.com/edgehunt/runningrat/spool"
 )
 
 // Status is a flush result, mapped one to one onto Fluent Bit's codes.
@@ -26,30 +28,34 @@ const (
 	// Error drops the chunk. The plugin never returns it for bad records,
 	// which are skipped one by one.
 	Error Status = iota
-	// OK means every alert of the chunk was delivered.
+	// OK means every alert of the chunk is safe in the spool.
 	OK
 	// Retry makes Fluent Bit hand the same chunk over again later.
 	Retry
 )
 
-// sendTimeout bounds one delivery to the sink, so that a stuck sink turns
-// into a retry instead of a flush that never returns.
-const sendTimeout = 30 * time.Second
-
 // Output is one configured instance. Flush is safe for concurrent use, as
-// Fluent Bit's Workers setting requires.
+// Fluent Bit's Workers setting requires. A flush only appends its alerts to
+// the spool; a Deliverer sends them to the sink on its own goroutine, so a
+// slow or failing sink never blocks Fluent Bit's log flow.
 type Output struct {
-	cfg     Config
-	rule    *detect.Compiled
-	sink    sink.Sink
-	log     *slog.Logger
-	skips   *skipLog
-	workers sync.Pool
+	cfg       Config
+	rule      *detect.Compiled
+	sink      sink.Sink
+	spool     *spool.Spool
+	deliverer *delivery.Deliverer
+	log       *slog.Logger
+	skips     *skipLog
+	fullLog   *skipLog // rate-limits the spool-full warning
+	workers   sync.Pool
+	// releaseSpool frees the spool name for another instance.
+	releaseSpool func()
+	closer       sync.Once
 
 	records       atomic.Int64
 	exactAlerts   atomic.Int64
 	extendedAlert atomic.Int64
-	failedSends   atomic.Int64
+	spoolFull     atomic.Int64
 }
 
 // New builds an instance whose sink is configured from g.
@@ -62,14 +68,54 @@ func New(cfg Config, g config.Getter, log *slog.Logger) (*Output, error) {
 	if err != nil {
 		return nil, err
 	}
-	return NewWithSink(cfg, rule, s, log), nil
+	o, err := NewWithSink(cfg, rule, s, log)
+	if err != nil {
+		s.Close(context.Background())
+		return nil, err
+	}
+	return o, nil
 }
 
-// NewWithSink builds an instance around a sink the caller made.
-func NewWithSink(cfg Config, rule *detect.Compiled, s sink.Sink, log *slog.Logger) *Output {
-	o := &Output{cfg: cfg, rule: rule, sink: s, log: log, skips: newSkipLog(log, cfg.SkipLogInterval)}
+// NewWithSink builds an instance around a sink the caller made. It opens
+// the spool, reports what it recovered, and starts delivery, which first
+// sends the alerts left from before a restart.
+func NewWithSink(cfg Config, rule *detect.Compiled, s sink.Sink, log *slog.Logger) (*Output, error) {
+	release, err := claimSpoolName(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	spoolPath, deadPath := cfg.spoolPaths()
+	sp, rec, err := spool.Open(spoolPath, cfg.SpoolMaxSize, log)
+	if err != nil {
+		release()
+		return nil, err
+	}
+	if rec.Damaged {
+		lost := "an unknown number of alerts may be lost"
+		if rec.Lost >= 0 {
+			lost = fmt.Sprintf("%d alerts lost", rec.Lost)
+		}
+		log.Error("the spool was damaged and has been rebuilt", "spool", spoolPath, "damage", rec.Reason,
+			"recovered_alerts", rec.Recovered, "lost", lost, "damaged_file_kept_at", rec.MovedTo)
+	}
+	log.Info("spool ready", "spool", spoolPath, "dead_letter_file", deadPath, "queued_alerts", sp.Len())
+	if n := sp.Len(); n > 0 {
+		log.Info("delivering alerts left in the spool", "spool", spoolPath, "alerts", n)
+	}
+
+	o := &Output{
+		cfg: cfg, rule: rule, sink: s, spool: sp, log: log, releaseSpool: release,
+		skips:   newSkipLog(log, cfg.SkipLogInterval),
+		fullLog: newSkipLog(log, cfg.SkipLogInterval),
+	}
+	o.deliverer = delivery.New(delivery.Config{
+		BatchSize: cfg.DeliveryBatchSize,
+		RetryMax:  cfg.RetryMaxWait,
+		SinkName:  cfg.Sink,
+	}, sp, s, delivery.NewDeadLetter(deadPath), log)
 	o.workers.New = func() any { return new(worker) }
-	return o
+	o.deliverer.Start()
+	return o, nil
 }
 
 // worker holds the buffers of one flush in progress. Nothing in it outlives
@@ -114,14 +160,35 @@ func (o *Output) Flush(data []byte, tag string) Status {
 	if len(w.alerts) == 0 {
 		return OK
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), sendTimeout)
-	defer cancel()
-	if err := o.sink.Send(ctx, w.alerts); err != nil {
-		o.failedSends.Add(1)
-		o.log.Error("alert delivery failed, asking Fluent Bit to retry the chunk",
-			"tag", tag, "alerts", len(w.alerts), "sink", o.cfg.Sink, "error", err)
+	return o.spoolAlerts(w, tag)
+}
+
+// spoolAlerts appends the flush's alerts to the spool in one synced
+// transaction. Only then may the flush return OK: Fluent Bit forgets the
+// chunk after that.
+func (o *Output) spoolAlerts(w *worker, tag string) Status {
+	values := make([][]byte, len(w.alerts))
+	for i := range w.alerts {
+		line, err := w.alerts[i].AppendJSON(nil)
+		if err != nil {
+			o.log.Error("encoding an alert failed, asking Fluent Bit to retry the chunk", "tag", tag, "alert_id", w.alerts[i].ID, "error", err)
+			return Retry
+		}
+		values[i] = line
+	}
+
+	switch err := o.spool.Append(values); {
+	case errors.Is(err, spool.ErrFull):
+		o.spoolFull.Add(1)
+		o.fullLog.warn("spool full", tag, fmt.Sprintf(
+			"the spool holds %d bytes of undelivered alerts, Spool_Max_Size is %d: asking Fluent Bit to retry the chunk until the sink catches up",
+			o.spool.Bytes(), o.cfg.SpoolMaxSize))
+		return Retry
+	case err != nil:
+		o.log.Error("spooling alerts failed, asking Fluent Bit to retry the chunk", "tag", tag, "alerts", len(values), "error", err)
 		return Retry
 	}
+
 	for i := range w.alerts {
 		if w.alerts[i].Verdict == detect.ExactMatch.String() {
 			o.exactAlerts.Add(1)
@@ -129,7 +196,7 @@ func (o *Output) Flush(data []byte, tag string) Status {
 			o.extendedAlert.Add(1)
 		}
 	}
-	w.alerts = w.alerts[:0]
+	o.deliverer.Notify()
 	return OK
 }
 
@@ -315,8 +382,9 @@ type Stats struct {
 	Records        int64
 	ExactAlerts    int64
 	ExtendedAlerts int64
-	FailedSends    int64
+	SpoolFull      int64
 	Skipped        map[string]int64
+	Delivery       delivery.Stats
 }
 
 // Stats returns the current counters.
@@ -325,15 +393,37 @@ func (o *Output) Stats() Stats {
 		Records:        o.records.Load(),
 		ExactAlerts:    o.exactAlerts.Load(),
 		ExtendedAlerts: o.extendedAlert.Load(),
-		FailedSends:    o.failedSends.Load(),
+		SpoolFull:      o.spoolFull.Load(),
 		Skipped:        o.skips.totals(),
+		Delivery:       o.deliverer.Stats(),
 	}
 }
 
-// Close logs the counters and closes the sink.
+// Close gives delivery Shutdown_Timeout to empty the spool, then stops it
+// and closes the sink and the spool. Alerts not yet delivered stay in the
+// spool and are sent after the next start.
 func (o *Output) Close(ctx context.Context) error {
+	var err error
+	o.closer.Do(func() { err = o.close(ctx) })
+	return err
+}
+
+func (o *Output) close(ctx context.Context) error {
+	left := o.deliverer.Stop(o.cfg.ShutdownTimeout)
 	s := o.Stats()
 	o.log.Info("stopping", "records", s.Records, "exact_alerts", s.ExactAlerts,
-		"extended_alerts", s.ExtendedAlerts, "failed_sends", s.FailedSends, "skipped", s.Skipped)
-	return o.sink.Close(ctx)
+		"extended_alerts", s.ExtendedAlerts, "delivered", s.Delivery.Delivered,
+		"dead_lettered", s.Delivery.DeadLettered, "spool_full_retries", s.SpoolFull,
+		"left_in_spool", left, "skipped", s.Skipped)
+	if left > 0 {
+		o.log.Warn("alerts left in the spool will be delivered after the next start",
+			"alerts", left, "spool", o.spool.Path())
+	}
+
+	err := o.sink.Close(ctx)
+	if cerr := o.spool.Close(); err == nil {
+		err = cerr
+	}
+	o.releaseSpool()
+	return err
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/edgehunt/runningrat/config"
 	"github.com/edgehunt/runningrat/detect"
 	"github.com/edgehunt/runningrat/internal/casefile"
+	"github.com/edgehunt/runningrat/sink"
 )
 
 // captureSink records what it is sent and fails while err is set.
@@ -49,17 +50,38 @@ func (s *captureSink) sent() []detect.Alert {
 	return append([]detect.Alert(nil), s.alerts...)
 }
 
-func newOutput(t *testing.T, settings config.Map) (*Output, *captureSink, *bytes.Buffer) {
+// newOutput builds an instance with a capturing sink and a spool in a
+// temporary folder. The instance is closed when the test ends.
+func newOutput(t testing.TB, settings config.Map) (*Output, *captureSink, *lockedWriter) {
 	t.Helper()
+	s := &captureSink{}
+	out, logs := newOutputWithSink(t, settings, s)
+	return out, s, logs
+}
+
+func newOutputWithSink(t testing.TB, settings config.Map, s sink.Sink) (*Output, *lockedWriter) {
+	t.Helper()
+	if _, ok := settings["Spool_Dir"]; !ok {
+		settings["Spool_Dir"] = t.TempDir()
+	}
 	cfg, err := LoadConfig(settings)
 	require.NoError(t, err)
 	rule, err := detect.Compile(&detect.RunningRAT)
 	require.NoError(t, err)
 
-	logs := &bytes.Buffer{}
-	log := slog.New(slog.NewTextHandler(&lockedWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	s := &captureSink{}
-	return NewWithSink(cfg, rule, s, log), s, logs
+	logs := &lockedWriter{w: &bytes.Buffer{}}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	out, err := NewWithSink(cfg, rule, s, log)
+	require.NoError(t, err)
+	t.Cleanup(func() { out.Close(context.Background()) })
+	return out, logs
+}
+
+// waitDelivered waits until delivery has emptied the spool. The wait is
+// bounded: a sink that never takes the alerts fails the test.
+func waitDelivered(t testing.TB, out *Output) {
+	t.Helper()
+	require.Eventually(t, func() bool { return out.spool.Len() == 0 }, 10*time.Second, time.Millisecond)
 }
 
 type lockedWriter struct {
@@ -71,6 +93,12 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+func (l *lockedWriter) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.String()
 }
 
 var when = time.Date(2025, 5, 14, 10, 21, 7, 123456789, time.UTC)
@@ -109,6 +137,7 @@ func TestCorpusThroughFlush(t *testing.T) {
 				}
 
 				require.Equal(t, OK, out.Flush(data, "fw.test"))
+				waitDelivered(t, out)
 				want := c.Exact || mode == "extended" && c.Extended
 				if !want {
 					assert.Empty(t, s.sent())
@@ -146,6 +175,7 @@ func TestFlushEncodings(t *testing.T) {
 			out, s, _ := newOutput(t, config.Map{})
 			data := lineChunk(tt.enc, tt.key, benign, zscalerHit, benign)
 			require.Equal(t, OK, out.Flush(data, "fw.zscaler"))
+			waitDelivered(t, out)
 			require.Len(t, s.sent(), 1)
 			got, err := time.Parse(time.RFC3339Nano, s.sent()[0].Timestamp)
 			require.NoError(t, err)
@@ -159,6 +189,7 @@ func TestFlushMessageKeyPriority(t *testing.T) {
 	out, s, _ := newOutput(t, config.Map{})
 	data := chunk.Encoder{}.Append(nil, when, []string{"msg", "log"}, []string{benign, zscalerHit})
 	require.Equal(t, OK, out.Flush(data, "t"))
+	waitDelivered(t, out)
 	assert.Len(t, s.sent(), 1, "log wins over msg")
 }
 
@@ -166,6 +197,7 @@ func TestFlushConfiguredMessageKey(t *testing.T) {
 	out, s, _ := newOutput(t, config.Map{"Message_Key": "raw"})
 	data := chunk.Encoder{}.Append(nil, when, []string{"log", "raw"}, []string{benign, zscalerHit})
 	require.Equal(t, OK, out.Flush(data, "t"))
+	waitDelivered(t, out)
 	assert.Len(t, s.sent(), 1)
 }
 
@@ -178,6 +210,7 @@ func TestFlushSkipsBadRecordsAndKeepsTheRest(t *testing.T) {
 	data = append(data, lineChunk(chunk.Encoder{}, "log", zscalerHit)...)
 
 	require.Equal(t, OK, out.Flush(data, "fw.mixed"))
+	waitDelivered(t, out)
 	assert.Len(t, s.sent(), 1)
 	assert.Equal(t, map[string]int64{
 		skipNotCEF: 1, skipShortHeader: 1, skipBadEntry: 1, skipNoMessage: 1,
@@ -190,6 +223,7 @@ func TestFlushTruncatedChunkKeepsEarlierAlerts(t *testing.T) {
 	out, s, _ := newOutput(t, config.Map{})
 	data := lineChunk(chunk.Encoder{}, "log", zscalerHit, zscalerHit+" x=1")
 	require.Equal(t, OK, out.Flush(data[:len(data)-10], "t"))
+	waitDelivered(t, out)
 	assert.Len(t, s.sent(), 1)
 	assert.Equal(t, int64(1), out.Stats().Skipped[skipChunkTruncate])
 }
@@ -197,6 +231,7 @@ func TestFlushTruncatedChunkKeepsEarlierAlerts(t *testing.T) {
 func TestFlushRawLineFeedSplitsEvents(t *testing.T) {
 	out, s, _ := newOutput(t, config.Map{})
 	require.Equal(t, OK, out.Flush(lineChunk(chunk.Encoder{}, "log", benign+"\n"+zscalerHit+"\n"), "t"))
+	waitDelivered(t, out)
 	assert.Len(t, s.sent(), 1)
 }
 
@@ -212,6 +247,7 @@ func TestFlushSplitRecordWithNumbers(t *testing.T) {
 	data = appendStr(data, "spt")
 	data = append(data, 0xcd, 0xc9, 0x38) // uint16 51512
 	require.Equal(t, OK, out.Flush(data, "t"))
+	waitDelivered(t, out)
 	require.Len(t, s.sent(), 1)
 }
 
@@ -219,21 +255,63 @@ func appendStr(b []byte, s string) []byte {
 	return append(append(b, 0xa0|byte(len(s))), s...)
 }
 
-func TestFlushRetriesWhenSinkFails(t *testing.T) {
-	out, s, logs := newOutput(t, config.Map{})
-	s.err = errors.New("disk full")
+func TestFlushSpoolsWhileSinkFails(t *testing.T) {
+	s := &captureSink{err: errors.New("disk full")}
+	out, logs := newOutputWithSink(t, config.Map{"Delivery_Retry_Max_Wait": "1s"}, s)
 	data := lineChunk(chunk.Encoder{}, "log", zscalerHit)
 
-	assert.Equal(t, Retry, out.Flush(data, "t"))
-	assert.Contains(t, logs.String(), "disk full")
+	assert.Equal(t, OK, out.Flush(data, "t"), "a failing sink does not hold up the flush")
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "disk full") }, 5*time.Second, time.Millisecond)
+	assert.Equal(t, 1, out.spool.Len(), "the alert waits in the spool")
 
+	s.mu.Lock()
 	s.err = nil
-	assert.Equal(t, OK, out.Flush(data, "t"))
-	first := s.sent()
-	require.Len(t, first, 1)
+	s.mu.Unlock()
+	waitDelivered(t, out)
+	require.Len(t, s.sent(), 1)
+}
+
+func TestFlushRetriesWhenSpoolIsFull(t *testing.T) {
+	s := &captureSink{err: errors.New("sink down")}
+	out, logs := newOutputWithSink(t, config.Map{"Spool_Max_Size": "2K"}, s)
+	data := lineChunk(chunk.Encoder{}, "log", zscalerHit)
 
 	assert.Equal(t, OK, out.Flush(data, "t"))
-	assert.Equal(t, first[0].ID, s.sent()[1].ID, "a re-flushed record keeps its alert id")
+	assert.Equal(t, Retry, out.Flush(data, "t"), "a second alert of about 1.6 KB does not fit in 2 KB")
+	assert.Contains(t, logs.String(), "Spool_Max_Size is 2048")
+	assert.Equal(t, int64(1), out.Stats().SpoolFull)
+
+	s.mu.Lock()
+	s.err = nil
+	s.mu.Unlock()
+	waitDelivered(t, out)
+	assert.Equal(t, OK, out.Flush(data, "t"), "the retried chunk fits once the spool drained")
+}
+
+func TestFlushSameRecordSameAlertID(t *testing.T) {
+	out, s, _ := newOutput(t, config.Map{})
+	data := lineChunk(chunk.Encoder{}, "log", zscalerHit)
+	for range 2 {
+		require.Equal(t, OK, out.Flush(data, "t"))
+	}
+	waitDelivered(t, out)
+	require.Len(t, s.sent(), 2)
+	assert.Equal(t, s.sent()[0].ID, s.sent()[1].ID)
+}
+
+func TestCloseLeavesUndeliveredAlertsForNextStart(t *testing.T) {
+	dir := t.TempDir()
+	settings := config.Map{"Spool_Dir": dir, "Spool_Name": "restart", "Shutdown_Timeout": "100ms"}
+	down := &captureSink{err: errors.New("connection refused")}
+	out, logs := newOutputWithSink(t, settings, down)
+	require.Equal(t, OK, out.Flush(lineChunk(chunk.Encoder{}, "log", zscalerHit, zscalerHit+" n=2"), "t"))
+	require.NoError(t, out.Close(context.Background()))
+	assert.Contains(t, logs.String(), "alerts left in the spool will be delivered after the next start")
+
+	up := &captureSink{}
+	restarted, _ := newOutputWithSink(t, settings, up)
+	waitDelivered(t, restarted)
+	assert.Len(t, up.sent(), 2)
 }
 
 func TestFlushIsSafeForConcurrentWorkers(t *testing.T) {
@@ -251,6 +329,7 @@ func TestFlushIsSafeForConcurrentWorkers(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	waitDelivered(t, out)
 	assert.Len(t, s.sent(), 400)
 	assert.Equal(t, int64(400), out.Stats().ExtendedAlerts+out.Stats().ExactAlerts)
 }
@@ -284,6 +363,9 @@ func TestLoadConfig(t *testing.T) {
 		{"bad format", config.Map{"Alert_Format": "xml"}, `invalid Alert_Format "xml"`},
 		{"bad level", config.Map{"Plugin_Log_Level": "loud"}, `invalid Plugin_Log_Level "loud"`},
 		{"bad interval", config.Map{"Skip_Log_Interval": "often"}, `invalid Skip_Log_Interval "often"`},
+		{"bad spool name", config.Map{"Spool_Name": "../x"}, `invalid Spool_Name "../x"`},
+		{"bad spool size", config.Map{"Spool_Max_Size": "0"}, `invalid Spool_Max_Size 0`},
+		{"bad batch size", config.Map{"Delivery_Batch_Size": "0"}, `invalid Delivery_Batch_Size 0`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -298,14 +380,20 @@ func TestLoadConfig(t *testing.T) {
 
 	cfg, err := LoadConfig(config.Map{})
 	require.NoError(t, err)
-	assert.Equal(t, Config{Sink: "stdout", Mode: detect.Extended,
-		LogLevel: slog.LevelInfo, SkipLogInterval: time.Minute}, cfg)
+	assert.Equal(t, "stdout", cfg.Sink)
+	assert.Equal(t, detect.Extended, cfg.Mode)
+	assert.Equal(t, slog.LevelInfo, cfg.LogLevel)
+	assert.Equal(t, time.Minute, cfg.SkipLogInterval)
+	assert.Equal(t, DefaultSpoolDir(), cfg.SpoolDir)
+	assert.Regexp(t, `^stdout-[0-9a-f]{12}$`, cfg.SpoolName)
+	assert.Equal(t, int64(256<<20), cfg.SpoolMaxSize)
+	assert.Equal(t, 5*time.Second, cfg.ShutdownTimeout)
 }
 
 func TestNewRejectsUnknownSink(t *testing.T) {
 	cfg, err := LoadConfig(config.Map{"Sink": "kafka"})
 	require.NoError(t, err)
-	_, err = New(cfg, config.Map{}, slog.Default())
+	_, err = New(cfg, config.Map{}, slog.New(slog.DiscardHandler))
 	assert.ErrorContains(t, err, `unknown sink "kafka": use one of file, stdout`)
 }
 
@@ -324,7 +412,12 @@ func FuzzFlush(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	out := NewWithSink(cfg, rule, &captureSink{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	cfg.SpoolDir = f.TempDir()
+	out, err := NewWithSink(cfg, rule, &captureSink{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer out.Close(context.Background())
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if status := out.Flush(data, "fuzz"); status != OK {
@@ -343,6 +436,7 @@ func TestFlushRestoresCEFTakenAsSyslogIdent(t *testing.T) {
 		[]string{"pri", "time", "host", "ident", "message"},
 		[]string{"134", "May 14 10:21:07", "proxy01", "CEF", "0|ExampleVendor|ExampleProxy|1.0|100|web request|3|requestMethod=GET request=/ui/chk"})
 	require.Equal(t, OK, out.Flush(data, "fw.syslog"))
+	waitDelivered(t, out)
 	require.Len(t, s.sent(), 1)
 	assert.Equal(t, "ExampleVendor", s.sent()[0].Event.Get("DeviceVendor"))
 }

@@ -55,18 +55,10 @@ func newSkipLog(log *slog.Logger, interval time.Duration) *skipLog {
 // -1 when the skip concerns the chunk itself.
 func (s *skipLog) record(reason, tag string, index int, detail string, excerpt []byte) {
 	s.counts[reason].Add(1)
-
-	s.mu.Lock()
-	now := s.now()
-	if last, ok := s.last[reason]; ok && now.Sub(last) < s.interval {
-		s.suppressed[reason]++
-		s.mu.Unlock()
+	ok, suppressed := s.allow(reason)
+	if !ok {
 		return
 	}
-	s.last[reason] = now
-	suppressed := s.suppressed[reason]
-	s.suppressed[reason] = 0
-	s.mu.Unlock()
 
 	attrs := []any{"tag", tag, "record", index, "reason", reason, "detail", detail}
 	if len(excerpt) > 0 {
@@ -76,6 +68,36 @@ func (s *skipLog) record(reason, tag string, index int, detail string, excerpt [
 		attrs = append(attrs, "suppressed_since_last_line", suppressed)
 	}
 	s.log.Warn("record skipped", attrs...)
+}
+
+// warn logs message at most once per interval for each kind, with the
+// number of occurrences in between.
+func (s *skipLog) warn(kind, tag, message string) {
+	ok, suppressed := s.allow(kind)
+	if !ok {
+		return
+	}
+	attrs := []any{"tag", tag}
+	if suppressed > 0 {
+		attrs = append(attrs, "suppressed_since_last_line", suppressed)
+	}
+	s.log.Warn(message, attrs...)
+}
+
+// allow reports whether a line of the given kind may be logged now, and how
+// many were held back since the last one.
+func (s *skipLog) allow(kind string) (bool, int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	if last, ok := s.last[kind]; ok && now.Sub(last) < s.interval {
+		s.suppressed[kind]++
+		return false, 0
+	}
+	s.last[kind] = now
+	suppressed := s.suppressed[kind]
+	s.suppressed[kind] = 0
+	return true, suppressed
 }
 
 // totals returns the count of each reason that occurred.
