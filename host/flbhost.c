@@ -89,6 +89,7 @@
 #define MAX_INSTANCES   64
 #define MAX_WORKERS     64
 #define MAX_RETRY_LIMIT 1000
+#define MAX_CHUNK_DELAY_MS 600000
 
 /*
  * Fluent Bit v5.1.1 structs that cross into the plugin. fluent-bit-go
@@ -162,6 +163,7 @@ struct options {
     int instances;
     int workers;
     int retry_limit;
+    int chunk_delay_ms; /* -d: pause between reading two chunks, to spread a replay over time */
     int quiet;
     const char *plugin_path;
     char **chunk_paths;
@@ -235,6 +237,7 @@ struct flush_task {
     int attempts;
     int result;
     size_t stack_used;
+    long long flush_ns; /* wall time of the last flush call */
     long long due_ms; /* when a scheduled retry may run */
     struct flush_task *next;
 };
@@ -262,6 +265,9 @@ struct engine {
     size_t max_chunks_in_memory;
     unsigned long records_read;
     size_t max_stack_used;
+    long long max_flush_ns;   /* longest single flush call */
+    long long total_flush_ns; /* sum over all flush calls */
+    long long next_read_ms;   /* with -d, when the next chunk may be read */
     int status;
 };
 
@@ -343,7 +349,7 @@ static long long now_ms(void)
 static void print_usage(FILE *out)
 {
     fprintf(out,
-        "usage: flbhost [-p KEY=VALUE]... [-i INSTANCES] [-w WORKERS] [-r RETRY_LIMIT] [-q]\n"
+        "usage: flbhost [-p KEY=VALUE]... [-i INSTANCES] [-w WORKERS] [-r RETRY_LIMIT] [-d MS] [-q]\n"
         "               PLUGIN.so CHUNKFILE...\n"
         "\n"
         "Loads a Fluent Bit Go output plugin and replays chunk files through it with\n"
@@ -363,6 +369,8 @@ static void print_usage(FILE *out)
         "  -r RETRY_LIMIT  retries of a chunk whose flush returned FLB_RETRY (default 1,\n"
         "                  so two attempts in all; 0 drops the chunk at once). The host\n"
         "                  waits %d ms before a retry; Fluent Bit waits seconds.\n"
+        "  -d MILLISECONDS pause between reading two chunks (default 0), to spread a\n"
+        "                  replay over time as a live input would\n"
         "  -q              print errors only\n"
         "  -h              print this help\n"
         "\n"
@@ -463,7 +471,7 @@ static void parse_options(int argc, char **argv, struct options *options)
     options->instances = 1;
     options->retry_limit = 1;
 
-    while ((option = getopt(argc, argv, "+p:i:w:r:qh")) != -1) {
+    while ((option = getopt(argc, argv, "+p:i:w:r:d:qh")) != -1) {
         switch (option) {
         case 'p':
             add_property(options, optarg);
@@ -476,6 +484,9 @@ static void parse_options(int argc, char **argv, struct options *options)
             break;
         case 'r':
             options->retry_limit = parse_count(optarg, 'r', 0, MAX_RETRY_LIMIT);
+            break;
+        case 'd':
+            options->chunk_delay_ms = parse_count(optarg, 'd', 0, MAX_CHUNK_DELAY_MS);
             break;
         case 'q':
             options->quiet = 1;
@@ -920,6 +931,7 @@ static void run_flush(const struct plugin *plugin, struct flush_task *task)
 {
     const struct chunk *chunk = task->chunk;
     struct flush_call call;
+    struct timespec started, ended;
 
     memset(&call, 0, sizeof(call));
     call.plugin = plugin;
@@ -933,7 +945,11 @@ static void run_flush(const struct plugin *plugin, struct flush_task *task)
     memcpy(call.data, chunk->data, chunk->size);
     call.size = chunk->size;
 
+    clock_gettime(CLOCK_MONOTONIC, &started);
     task->stack_used = call_on_flush_stack(&call);
+    clock_gettime(CLOCK_MONOTONIC, &ended);
+    task->flush_ns = (long long) (ended.tv_sec - started.tv_sec) * 1000000000LL +
+                     (ended.tv_nsec - started.tv_nsec);
     task->result = call.result;
     task->attempts++;
 
@@ -1077,6 +1093,10 @@ static void handle_result(struct engine *engine, struct flush_task *task)
     if (task->stack_used > engine->max_stack_used) {
         engine->max_stack_used = task->stack_used;
     }
+    engine->total_flush_ns += task->flush_ns;
+    if (task->flush_ns > engine->max_flush_ns) {
+        engine->max_flush_ns = task->flush_ns;
+    }
 
     switch (task->result) {
     case FLB_OK:
@@ -1191,8 +1211,10 @@ static void replay_chunks(struct engine *engine)
             handle_result(engine, finished);
         }
 
-        if (!engine->reader_done && engine->chunks_in_memory < engine->max_chunks_in_memory) {
+        if (!engine->reader_done && engine->chunks_in_memory < engine->max_chunks_in_memory &&
+            now_ms() >= engine->next_read_ms) {
             chunk = read_next_chunk(&engine->reader);
+            engine->next_read_ms = now_ms() + engine->options->chunk_delay_ms;
             if (chunk == NULL) {
                 engine->reader_done = 1;
             }
@@ -1208,6 +1230,10 @@ static void replay_chunks(struct engine *engine)
 
         /* Sleep until a worker finishes a flush or the first retry is due. */
         deadline = engine->retry_head != NULL ? engine->retry_head->due_ms : -1;
+        if (!engine->reader_done && engine->options->chunk_delay_ms > 0 &&
+            (deadline < 0 || engine->next_read_ms < deadline)) {
+            deadline = engine->next_read_ms;
+        }
         finished = queue_pop(&engine->finished, deadline);
         if (finished != NULL) {
             handle_result(engine, finished);
@@ -1324,6 +1350,16 @@ static int print_summary(const struct engine *engine)
 
     log_info("summary: deepest flush stack use %zu of %d bytes",
              engine->max_stack_used, FLUSH_STACK_SIZE);
+    {
+        unsigned long flushes = 0;
+
+        for (i = 0; i < options->instances; i++) {
+            flushes += engine->instances[i].stats.flushes;
+        }
+        log_info("summary: flush time longest %.3f ms, mean %.3f ms",
+                 engine->max_flush_ns / 1e6,
+                 flushes > 0 ? engine->total_flush_ns / 1e6 / (double) flushes : 0.0);
+    }
     return dropped;
 }
 
