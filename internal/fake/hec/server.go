@@ -15,6 +15,8 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -155,6 +157,9 @@ func (s *Server) listen(addr string) error {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
 	hs := httptest.NewUnstartedServer(s.routes())
+	// Tests cause TLS handshake failures and aborted requests on
+	// purpose; the server's log of them is noise.
+	hs.Config.ErrorLog = log.New(io.Discard, "", 0)
 	hs.Listener.Close()
 	hs.Listener = ln
 	if s.opts.TLS {
