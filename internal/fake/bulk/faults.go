@@ -41,6 +41,7 @@ func (f ItemFault) String() string {
 // faults is what the server has been told to get wrong. Server.mu guards it.
 type faults struct {
 	failStatus   int
+	skipRequests int // how many bulk requests to serve before failing
 	failRequests int // how many more bulk requests get failStatus
 	maxContent   int64
 	delay        time.Duration
@@ -71,8 +72,15 @@ func newFaults() faults {
 // product sends with it, before checking credentials and without storing
 // anything. Requests for / are not counted. n of 0 clears it.
 func (s *Server) FailRequests(n, status int) {
+	s.FailRequestsAfter(0, n, status)
+}
+
+// FailRequestsAfter is FailRequests for the n bulk requests that follow the
+// next skip ones, which are served normally.
+func (s *Server) FailRequestsAfter(skip, n, status int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.faults.skipRequests = skip
 	s.faults.failRequests = n
 	s.faults.failStatus = status
 }
@@ -136,6 +144,10 @@ func (s *Server) ClearFaults() {
 // takeRequestFault returns the status to fail this bulk request with, or 0.
 func (f *faults) takeRequestFault() int {
 	if f.failRequests <= 0 {
+		return 0
+	}
+	if f.skipRequests > 0 {
+		f.skipRequests--
 		return 0
 	}
 	f.failRequests--

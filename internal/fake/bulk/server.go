@@ -14,6 +14,8 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -117,6 +119,9 @@ func (s *Server) listen(addr string) error {
 	ts := httptest.NewUnstartedServer(s.handler)
 	ts.Listener.Close()
 	ts.Listener = ln
+	// Clients that distrust the certificate or hang up are part of the
+	// tests; the server's complaints about them would only be noise.
+	ts.Config.ErrorLog = log.New(io.Discard, "", 0)
 	if s.opts.TLS {
 		ts.StartTLS()
 		s.cert = ts.Certificate()

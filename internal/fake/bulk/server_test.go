@@ -396,3 +396,16 @@ func TestTLS(t *testing.T) {
 	require.NoError(t, s.Up())
 	assert.Contains(t, string(s.CertificatePEM()), "BEGIN CERTIFICATE")
 }
+
+func TestFailRequestsAfter(t *testing.T) {
+	s := startServer(t, Options{})
+	s.FailRequestsAfter(1, 2, http.StatusServiceUnavailable)
+	body := "{\"create\":{\"_index\":\"a\",\"_id\":\"1\"}}\n{}\n"
+
+	var statuses []int
+	for range 4 {
+		statuses = append(statuses, post(t, s, "/_bulk", body).status)
+	}
+
+	assert.Equal(t, []int{200, 503, 503, 200}, statuses)
+}
