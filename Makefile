@@ -12,7 +12,7 @@ SAMPLES := $(wildcard testdata/samples/*.log)
 # that the alerts of `make run` equal testdata/golden/*.extended.jsonl.
 SAMPLE_START := 2025-05-14T10:21:07Z
 
-.PHONY: all build run test vet unit race e2e fuzz bench clean
+.PHONY: all build run test vet unit race e2e faultrun fuzz bench clean
 
 all: build
 
@@ -67,6 +67,14 @@ race:
 
 e2e: build
 	$(GO) test -count=1 -v -run 'TestEndToEnd' ./e2e
+
+# faultrun: 1M records with 1k alerts through the library, against an
+# Elasticsearch, a Splunk HEC and a Fluent forward peer that fail as the
+# real products do and all go down for 30 s mid-run. `make test` runs the
+# same test at a small size.
+faultrun: build
+	FAULT_RUN_RECORDS=1000000 FAULT_RUN_ALERTS=1000 FAULT_RUN_OUTAGE=30s \
+		$(GO) test -count=1 -v -timeout 30m -run 'TestEndToEndFaultRun' ./e2e
 
 FUZZTIME ?= 30s
 fuzz:

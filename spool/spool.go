@@ -66,6 +66,9 @@ type Recovery struct {
 // aside, whatever can be read from it is copied into a new spool, and the
 // returned Recovery says what happened; the caller logs it.
 func Open(path string, maxBytes int64, log *slog.Logger) (*Spool, Recovery, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	if err := os.MkdirAll(dirOf(path), 0o700); err != nil {
 		return nil, Recovery{}, fmt.Errorf("create spool folder: %w", err)
 	}
