@@ -17,8 +17,8 @@ import (
 
 	"github.com/edgehunt/runningrat/chunk"
 	"github.com/edgehunt/runningrat/internal/fake/bulk"
-	"github.com/edgehunt/runningrat/internal/fake/hec"
 	forwardpeer "github.com/edgehunt/runningrat/internal/fake/forward"
+	"github.com/edgehunt/runningrat/internal/fake/hec"
 	"github.com/edgehunt/runningrat/spool"
 )
 

@@ -25,8 +25,8 @@ var errSharedKeyRequired = errors.New("the forward input requires a handshake (i
 type conn struct {
 	net.Conn
 	pending []byte // bytes read from the peer and not yet decoded
-	// keepalive is false when the peer's HELO asks for one connection per
-	// request.
+	// keepalive is false when the peer's HELO requests one connection per
+	// message.
 	keepalive bool
 }
 

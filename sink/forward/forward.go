@@ -201,8 +201,8 @@ func (s *Sink) deliver(ctx context.Context, m message) error {
 	return nil
 }
 
-// describe turns the error of an exchange into one that says what failed
-// and where.
+// describe wraps the error of an exchange with the failed step and the
+// peer's address.
 func (s *Sink) describe(ctx context.Context, err error, m message) error {
 	target := s.cfg.target()
 	switch {
@@ -260,10 +260,10 @@ func (s *Sink) connect(ctx context.Context) (*conn, error) {
 		if err != nil {
 			c.Close()
 			err = fmt.Errorf("handshake with forward input %s: %w", target, err)
-			var refused *refusedError
-			if errors.As(err, &refused) {
+			var rejected *rejectedError
+			if errors.As(err, &rejected) {
 				s.log.Error("the forward input rejected the handshake; no alert reaches it until the shared key or user matches",
-					"reason", refused.reason, "self_hostname", s.cfg.hostname, "username", s.cfg.username)
+					"reason", rejected.reason, "self_hostname", s.cfg.hostname, "username", s.cfg.username)
 			} else {
 				s.log.Error("the handshake with the forward input failed", "error", err)
 			}

@@ -219,22 +219,22 @@ func TestHandshakeAccepted(t *testing.T) {
 			err := s.Send(testContext(t), testAlerts("a1", "a2"))
 			require.NoError(t, err)
 
-			ok, refused := peer.Handshakes()
+			ok, rejected := peer.Handshakes()
 			assert.Equal(t, 1, ok)
-			assert.Zero(t, refused)
+			assert.Zero(t, rejected)
 			assert.Equal(t, map[string]int{"a1": 1, "a2": 1}, peer.Counts())
 			assertNoSecret(t, err, logs.String())
 		})
 	}
 }
 
-func TestHandshakeRefused(t *testing.T) {
+func TestHandshakeRejected(t *testing.T) {
 	cases := []struct {
 		name      string
 		flavor    forwardpeer.Flavor
 		users     map[string]string
 		keys      config.Map
-		refuseKey bool
+		rejectKey bool
 		badDigest bool
 		wantErr   string
 		wantLog   string
@@ -254,10 +254,10 @@ func TestHandshakeRefused(t *testing.T) {
 			wantLog: "closed the connection after PING without PONG",
 		},
 		{
-			name:      "peer refuses the right key",
+			name:      "peer rejects the right key",
 			flavor:    forwardpeer.Fluentd,
 			keys:      config.Map{"Forward_Shared_Key": sharedKey},
-			refuseKey: true,
+			rejectKey: true,
 			wantErr:   forwardpeer.ReasonSharedKey,
 			wantLog:   "rejected the handshake",
 		},
@@ -266,8 +266,8 @@ func TestHandshakeRefused(t *testing.T) {
 			flavor:    forwardpeer.FluentBit,
 			keys:      config.Map{"Forward_Shared_Key": sharedKey},
 			badDigest: true,
-			wantErr:   "digest that does not match Forward_Shared_Key",
-			wantLog:   "digest that does not match Forward_Shared_Key",
+			wantErr:   "invalid PONG digest",
+			wantLog:   "does not match Forward_Shared_Key",
 		},
 		{
 			name:    "wrong password",
@@ -297,7 +297,7 @@ func TestHandshakeRefused(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			peer := startPeer(t, forwardpeer.Options{SharedKey: sharedKey, Users: c.users, Flavor: c.flavor})
-			peer.SetRefuseKey(c.refuseKey)
+			peer.SetRejectKey(c.rejectKey)
 			peer.SetBadDigest(c.badDigest)
 			log, logs := newLogger()
 			s := newSink(t, peer, log, c.keys)
@@ -313,6 +313,21 @@ func TestHandshakeRefused(t *testing.T) {
 			assertNoSecret(t, err, logs.String())
 		})
 	}
+}
+
+func TestHandshakeDeniedKeepalive(t *testing.T) {
+	peer := startPeer(t, forwardpeer.Options{SharedKey: sharedKey, DenyKeepalive: true})
+	log, logs := newLogger()
+	s := newSink(t, peer, log, config.Map{"Forward_Shared_Key": sharedKey, "Forward_Batch_Size": "1"})
+	ctx := testContext(t)
+
+	require.NoError(t, s.Send(ctx, testAlerts("a1", "a2")))
+	require.NoError(t, s.Send(ctx, testAlerts("a3")))
+
+	assert.Equal(t, 3, peer.Connections(), "one connection per message")
+	assert.Len(t, peer.Counts(), 3)
+	assert.Contains(t, logs.String(), "keepalive=false")
+	assert.NotContains(t, logs.String(), "level=WARN")
 }
 
 func TestHandshakeRequiredButNoKey(t *testing.T) {
@@ -454,8 +469,11 @@ func TestSendOverTLS(t *testing.T) {
 			}
 			s := newSink(t, peer, nil, keys)
 
-			require.NoError(t, s.Send(testContext(t), testAlerts("a1")))
-			assert.Equal(t, 1, peer.Count("a1"))
+			ctx := testContext(t)
+			require.NoError(t, s.Send(ctx, testAlerts("a1")))
+			require.NoError(t, s.Send(ctx, testAlerts("a2")))
+			assert.Equal(t, map[string]int{"a1": 1, "a2": 1}, peer.Counts())
+			assert.Equal(t, 1, peer.Connections(), "the TLS connection is reused")
 		})
 	}
 }

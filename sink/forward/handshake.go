@@ -22,7 +22,7 @@ type helo struct {
 	keepalive bool
 }
 
-// pong is the server's answer to PING.
+// pong is the server's reply to PING.
 type pong struct {
 	ok       bool
 	reason   string
@@ -30,13 +30,13 @@ type pong struct {
 	digest   string
 }
 
-// refusedError is a PONG with auth_result false. Its reason is the server's
+// rejectedError is a PONG with auth_result false. Its reason is the server's
 // own text, which names no secret.
-type refusedError struct {
+type rejectedError struct {
 	reason string
 }
 
-func (e *refusedError) Error() string {
+func (e *rejectedError) Error() string {
 	return fmt.Sprintf("the forward input rejected the handshake with reason %q: check Forward_Shared_Key, Forward_Username and Forward_Password against its shared_key and users", e.reason)
 }
 
@@ -81,12 +81,12 @@ func handshake(c *conn, s *settings) error {
 		return err
 	}
 	if !p.ok {
-		return &refusedError{reason: p.reason}
+		return &rejectedError{reason: p.reason}
 	}
 
 	want := hexDigest([]byte(salt), []byte(p.hostname), h.nonce, []byte(s.sharedKey))
 	if subtle.ConstantTimeCompare([]byte(want), []byte(p.digest)) != 1 {
-		return fmt.Errorf("the PONG of forward input %q carries a digest that does not match Forward_Shared_Key: it holds another shared key, or is not the input you meant", p.hostname)
+		return fmt.Errorf("invalid PONG digest from forward input %q: it does not match Forward_Shared_Key, so the input has another shared key or is not the input you meant", p.hostname)
 	}
 	c.keepalive = h.keepalive
 	return nil

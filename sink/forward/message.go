@@ -44,10 +44,10 @@ type message struct {
 func encodeEntry(dst []byte, f format.Format, a *detect.Alert) ([]byte, error) {
 	t, err := time.Parse(time.RFC3339Nano, a.Timestamp)
 	if err != nil {
-		return dst, fmt.Errorf("alert %s has an invalid @timestamp %q: use RFC 3339", a.ID, a.Timestamp)
+		return dst, fmt.Errorf("invalid @timestamp %q of alert %s: expected RFC 3339", a.Timestamp, a.ID)
 	}
 	if t.Unix() < 0 || t.Unix() > math.MaxUint32 {
-		return dst, fmt.Errorf("alert %s has @timestamp %s, outside the years 1970 to 2106 that a forward EventTime holds", a.ID, a.Timestamp)
+		return dst, fmt.Errorf("invalid @timestamp %s of alert %s: a forward EventTime only holds the years 1970 to 2106", a.Timestamp, a.ID)
 	}
 
 	doc, err := format.AppendJSON(nil, f, a)

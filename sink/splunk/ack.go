@@ -20,14 +20,14 @@ const (
 	maxAckPolls  = 1000
 )
 
-// errAckDisabled is the error for HEC's code 14 answer.
-var errAckDisabled = errors.New("HEC answered that indexer acknowledgement is disabled for the token (code 14): turn it on for the token in Splunk, or set Splunk_Ack off")
+// errAckDisabled is the error for HEC's code 14 response.
+var errAckDisabled = errors.New("HEC responded that indexer acknowledgement is disabled for the token (code 14): turn it on for the token in Splunk, or set Splunk_Ack off")
 
-// checkAck asks HEC once, before the first request, whether the token has
-// indexer acknowledgement on. Without the check, every attempt while acks
-// are off would get events indexed and then sent again for lack of an
-// ackId. The query names ack id 0, which HEC answers with false for a
-// fresh channel.
+// checkAck queries HEC once, before the first request, whether the token
+// has indexer acknowledgement on. Without the check, every attempt while
+// acks are off would get events indexed and then sent again for lack of an
+// ackId. The query names ack id 0, which HEC reports as false on a fresh
+// channel.
 func (s *Sink) checkAck(ctx context.Context) error {
 	if s.ackChecked.Load() {
 		return nil
@@ -98,7 +98,7 @@ func (s *Sink) awaitAcks(parent context.Context, at *attempt) {
 
 // pollAcks sends one ack query for every pending ackId and delivers the
 // requests HEC acknowledges. HEC reports true only once per ackId, so a
-// true answer is recorded at once.
+// true status is recorded at once.
 func (s *Sink) pollAcks(ctx context.Context, at *attempt) error {
 	ids := make([]int64, 0, len(at.pending))
 	for id := range at.pending {
@@ -112,7 +112,7 @@ func (s *Sink) pollAcks(ctx context.Context, at *attempt) error {
 		return err
 	}
 	if r.status == http.StatusBadRequest && r.code() == codeAckDisabled {
-		s.log.Error("HEC answered that indexer acknowledgement is off for the token; the alerts will be sent again", "url", s.cfg.shownURL)
+		s.log.Error("HEC responded that indexer acknowledgement is disabled for the token; the alerts will be sent again", "url", s.cfg.shownURL)
 		return errAckDisabled
 	}
 	if r.status < 200 || r.status > 299 {
@@ -123,7 +123,7 @@ func (s *Sink) pollAcks(ctx context.Context, at *attempt) error {
 		Acks map[string]bool `json:"acks"`
 	}
 	if err := json.Unmarshal(r.body, &status); err != nil {
-		return fmt.Errorf("read ack answer: %w", err)
+		return fmt.Errorf("invalid ack response from HEC: %w", err)
 	}
 	for key, done := range status.Acks {
 		id, err := strconv.ParseInt(key, 10, 64)

@@ -6,12 +6,12 @@ import (
 	"github.com/edgehunt/runningrat/sink"
 )
 
-// outcome is where one alert of a batch stands during an attempt.
+// outcome is the delivery state of one alert during an attempt.
 type outcome uint8
 
 const (
 	unsent      outcome = iota
-	delivered           // HEC answered success, and acknowledged indexing when acks are on
+	delivered           // HEC accepted it, and acknowledged indexing when acks are on
 	awaitingAck         // HEC took it and gave an ackId that is not yet true
 	transient           // send again later
 	permanent           // HEC rejects it for good

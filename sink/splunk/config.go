@@ -126,10 +126,10 @@ func loadSettings(g config.Getter, log *slog.Logger) (settings, error) {
 }
 
 // parseURL checks Splunk_URL and returns the URL of the event endpoint.
-// A URL without a path gets /services/collector/event; one that ends with
-// /services/collector gets /event; any other path that does not end with
-// /services/collector/event is taken as the prefix under which a reverse
-// proxy serves HEC.
+// A URL without a path gets /services/collector/event, and one that ends
+// with /services/collector gets /event. Any other path that does not end
+// with /services/collector/event is the prefix under which a reverse proxy
+// serves HEC.
 func parseURL(raw string) (*url.URL, error) {
 	if raw == "" {
 		return nil, errors.New("Sink splunk needs Splunk_URL, the HEC address such as https://splunk.example.com:8088")
@@ -185,7 +185,7 @@ func loadToken(g config.Getter) (string, error) {
 			return "", fmt.Errorf("the environment variable %s named by Splunk_Token_Env is unset or empty: export the HEC token in it", env)
 		}
 	case token == "":
-		return "", errors.New("Sink splunk needs the HEC token: set Splunk_Token, or Splunk_Token_Env to the name of an environment variable that holds it")
+		return "", errors.New("missing HEC token for Sink splunk: set Splunk_Token, or set Splunk_Token_Env to the name of an environment variable that contains it")
 	}
 	if strings.ContainsAny(token, "\r\n\x00") {
 		return "", errors.New("invalid HEC token: it contains a line break or NUL byte")

@@ -25,7 +25,7 @@ func TestConfigErrors(t *testing.T) {
 		{"URL with password", config.Map{"Splunk_URL": "https://admin:hunter2@splunk:8088", "Splunk_Token": testToken}, "contains a user name or password"},
 		{"URL with query", config.Map{"Splunk_URL": "https://splunk:8088/?token=abc", "Splunk_Token": testToken}, "remove the query string"},
 		{"URL of raw endpoint", config.Map{"Splunk_URL": "https://splunk:8088/services/collector/raw", "Splunk_Token": testToken}, "raw endpoint"},
-		{"token missing", config.Map{"Splunk_URL": "https://splunk:8088"}, "needs the HEC token"},
+		{"token missing", config.Map{"Splunk_URL": "https://splunk:8088"}, "missing HEC token"},
 		{"token and env both set", config.Map{"Splunk_URL": "https://splunk:8088", "Splunk_Token": testToken, "Splunk_Token_Env": "X"}, "keep only one"},
 		{"token env unset", config.Map{"Splunk_URL": "https://splunk:8088", "Splunk_Token_Env": "RUNNINGRAT_TEST_UNSET_TOKEN"}, "RUNNINGRAT_TEST_UNSET_TOKEN named by Splunk_Token_Env is unset or empty"},
 		{"token with line break", config.Map{"Splunk_URL": "https://splunk:8088", "Splunk_Token": "ab\ncd"}, "line break"},

@@ -43,7 +43,7 @@ func newEncoder(s *settings, shape format.Format) encoder {
 //	 "fields":{"alert_id":…,"rule_id":…,"verdict":…}}
 //
 // The indexed fields let a search drop the copies that a resend after a
-// lost answer creates. time is left out when @timestamp does not parse, so
+// lost response creates. time is left out when @timestamp does not parse, so
 // that HEC stamps the event with its time of receipt.
 func (e *encoder) appendEvent(dst []byte, a *detect.Alert) ([]byte, error) {
 	dst = append(dst, '{')

@@ -68,38 +68,38 @@ func (s *Sink) sendRequest(ctx context.Context, at *attempt, alerts []detect.Ale
 }
 
 // accept records a request that HEC took whole. With acks on, its events
-// wait for their ackId; an answer without one means the token has
-// indexer acknowledgement off.
-func (s *Sink) accept(at *attempt, indexes []int, r *reply) error {
+// wait for their ackId, and a response without one means that the token
+// has indexer acknowledgement off.
+func (s *Sink) accept(at *attempt, indexes []int, r *response) error {
 	switch {
 	case !s.cfg.ack:
 		at.deliver(indexes)
 		return nil
-	case r.answer.AckID != nil:
-		at.await(*r.answer.AckID, indexes)
+	case r.hec.AckID != nil:
+		at.await(*r.hec.AckID, indexes)
 		return nil
 	}
 
 	// Check again before the next request, so that it is not sent, and
 	// indexed without an ack, while acks stay off.
 	s.ackChecked.Store(false)
-	err := errors.New("HEC took the events but returned no ackId although Splunk_Ack is on: turn on indexer acknowledgement for the token, or set Splunk_Ack off")
+	err := errors.New("HEC accepted the events but returned no ackId although Splunk_Ack is on: turn on indexer acknowledgement for the token, or set Splunk_Ack off")
 	s.log.Error("indexer acknowledgement is off for the HEC token; the alerts will be sent again, and HEC may index them twice",
 		"url", s.cfg.shownURL, "events", len(indexes))
 	at.stop(indexes, err)
 	return err
 }
 
-// acceptPart records a request that HEC processed up to event n, as
-// invalid-event-number says: the events before n were taken, event n
-// failed, and the events after n were not processed.
-func (s *Sink) acceptPart(at *attempt, alerts []detect.Alert, indexes []int, r *reply, n int) error {
+// acceptPart records a request that HEC processed up to event n, the
+// invalid-event-number of its response. The events before n were taken,
+// event n failed, and the events after n were not processed.
+func (s *Sink) acceptPart(at *attempt, alerts []detect.Alert, indexes []int, r *response, n int) error {
 	head := indexes[:n]
 	switch {
 	case !s.cfg.ack:
 		at.deliver(head)
-	case r.answer.AckID != nil:
-		at.await(*r.answer.AckID, head)
+	case r.hec.AckID != nil:
+		at.await(*r.hec.AckID, head)
 	default:
 		at.mark(head, transient, "HEC took the event but failed the request without an ackId, so its indexing is unconfirmed")
 	}
@@ -117,9 +117,9 @@ func (s *Sink) acceptPart(at *attempt, alerts []detect.Alert, indexes []int, r *
 }
 
 // split sends the two halves of a request that HEC refused as a whole.
-func (s *Sink) split(ctx context.Context, at *attempt, alerts []detect.Alert, events [][]byte, indexes []int, r *reply) error {
+func (s *Sink) split(ctx context.Context, at *attempt, alerts []detect.Alert, events [][]byte, indexes []int, r *response) error {
 	half := len(indexes) / 2
-	s.log.Info("splitting the request in halves", "answer", s.describe(r), "events", len(indexes))
+	s.log.Info("splitting the request in halves", "response", s.describe(r), "events", len(indexes))
 	if err := s.sendRequest(ctx, at, alerts, events, indexes[:half]); err != nil {
 		at.stop(indexes[half:], err)
 		return err
@@ -135,21 +135,21 @@ func (s *Sink) reject(at *attempt, alerts []detect.Alert, i int, reason string) 
 
 // logFailure logs a failed request with what to do about it. Every such
 // failure leaves the alerts to be sent again.
-func (s *Sink) logFailure(r *reply, events int) {
-	attrs := []any{"url", s.cfg.shownURL, "answer", s.describe(r), "events", events}
+func (s *Sink) logFailure(r *response, events int) {
+	attrs := []any{"url", s.cfg.shownURL, "response", s.describe(r), "events", events}
 	switch code := r.code(); {
 	case retryableStatus[r.status]:
 		s.log.Warn("HEC is busy or failing; the alerts will be sent again", attrs...)
 	case r.status == http.StatusUnauthorized || r.status == http.StatusForbidden:
-		s.log.Error("HEC refuses the token: fix Splunk_Token or Splunk_Token_Env, or enable the token in Splunk; the alerts are kept and sent again", attrs...)
+		s.log.Error("HEC rejected the token: fix Splunk_Token or Splunk_Token_Env, or enable the token in Splunk; the alerts are kept and sent again", attrs...)
 	case r.status == http.StatusNotFound:
 		s.log.Error("HEC endpoint not found: check Splunk_URL and any proxy in front of HEC; the alerts are kept and sent again", attrs...)
 	case code == codeIncorrectIndex:
-		s.log.Error("HEC refuses the index: add it to the token's allowed indexes or fix Splunk_Index; the alerts are kept and sent again",
+		s.log.Error("HEC rejected the index: add it to the token's allowed indexes or fix Splunk_Index; the alerts are kept and sent again",
 			append(attrs, "index", s.cfg.index)...)
 	case code == codeChannelMissing || code == codeInvalidChannel:
 		s.log.Error("HEC requires a valid data channel because the token has indexer acknowledgement on: set Splunk_Ack on, or fix Splunk_Channel; the alerts are kept and sent again", attrs...)
 	default:
-		s.log.Error("unexpected answer from HEC: check Splunk_URL and the HEC configuration; the alerts are kept and sent again", attrs...)
+		s.log.Error("unexpected response from HEC: check Splunk_URL and the HEC configuration; the alerts are kept and sent again", attrs...)
 	}
 }

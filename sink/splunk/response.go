@@ -13,9 +13,10 @@ import (
 	"unicode/utf8"
 )
 
-// maxAnswerBytes bounds how much of an answer is read: HEC's answers are a
-// few dozen bytes, and a proxy's error page needs no more to be shown.
-const maxAnswerBytes = 64 << 10
+// maxResponseBytes bounds how much of a response body is read. HEC's
+// responses are a few dozen bytes, and the start of a proxy's error page is
+// enough to show in a log.
+const maxResponseBytes = 64 << 10
 
 // HEC codes that the sink treats specially, from Splunk's "Troubleshoot
 // HTTP Event Collector" table.
@@ -30,9 +31,9 @@ const (
 // again can never succeed.
 var dataCodes = map[int]bool{5: true, 6: true, 12: true, 13: true, 15: true}
 
-// retryableStatus are the statuses that say HEC, or the proxy or load
-// balancer in front of it, is busy, failing or restarting: they clear up
-// on their own, so they are logged as warnings.
+// retryableStatus are the statuses of an HEC, or of the proxy or load
+// balancer in front of it, that is busy, failing or restarting. They clear
+// up on their own, so they are logged as warnings.
 var retryableStatus = map[int]bool{
 	http.StatusRequestTimeout:      true,
 	http.StatusTooManyRequests:     true,
@@ -42,58 +43,59 @@ var retryableStatus = map[int]bool{
 	http.StatusGatewayTimeout:      true,
 }
 
-// answer is HEC's JSON reply. Code and InvalidEvent are nil when absent.
-type answer struct {
+// hecJSON is the JSON body of HEC's responses. Code, InvalidEvent and AckID
+// are nil when absent.
+type hecJSON struct {
 	Text         string `json:"text"`
 	Code         *int   `json:"code"`
 	InvalidEvent *int   `json:"invalid-event-number"`
 	AckID        *int64 `json:"ackId"`
 }
 
-// reply is one HTTP exchange with HEC.
-type reply struct {
+// response is HEC's response to one request.
+type response struct {
 	status int
 	body   []byte
-	answer answer
-	isHEC  bool // the body parsed as HEC's JSON answer
+	hec    hecJSON
+	isHEC  bool // the body parsed as HEC's JSON
 }
 
-// success reports HEC's success answer: a 2xx status with code 0. An
-// empty 2xx body counts too, as some HEC-compatible receivers send it. A
-// 2xx with another body, such as the login page of a proxy, does not:
-// taking it for success would lose alerts.
-func (r *reply) success() bool {
+// success reports whether HEC accepted the request: a 2xx status with code
+// 0. An empty 2xx body counts too, because some HEC-compatible receivers
+// send it. A 2xx with another body, such as the login page of a proxy,
+// does not, because taking it for success would lose alerts.
+func (r *response) success() bool {
 	if r.status < 200 || r.status > 299 {
 		return false
 	}
 	if len(bytes.TrimSpace(r.body)) == 0 {
 		return true
 	}
-	return r.isHEC && (r.answer.Code == nil || *r.answer.Code == codeSuccess)
+	return r.isHEC && (r.hec.Code == nil || *r.hec.Code == codeSuccess)
 }
 
 // code returns HEC's code, or -1 without one.
-func (r *reply) code() int {
-	if r.answer.Code == nil {
+func (r *response) code() int {
+	if r.hec.Code == nil {
 		return -1
 	}
-	return *r.answer.Code
+	return *r.hec.Code
 }
 
 // stoppedAt returns invalid-event-number when it names an event of a
 // request of n events: HEC processed the events before it and none after.
-func (r *reply) stoppedAt(n int) (int, bool) {
-	if !r.isHEC || r.answer.InvalidEvent == nil {
+func (r *response) stoppedAt(n int) (int, bool) {
+	if !r.isHEC || r.hec.InvalidEvent == nil {
 		return 0, false
 	}
-	i := *r.answer.InvalidEvent
+	i := *r.hec.InvalidEvent
 	return i, i >= 0 && i < n
 }
 
 // post sends body to u with the token and channel headers, within
 // Sink_Timeout. Its error names the URL without credentials and never
 // contains the token.
-func (s *Sink) post(ctx context.Context, u string, body []byte) (*reply, error) {
+func (s *Sink) post(ctx context.Context, u string, body []byte) (*response, error) {
 	reqCtx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
 	defer cancel()
 
@@ -113,15 +115,15 @@ func (s *Sink) post(ctx context.Context, u string, body []byte) (*reply, error) 
 	}
 	defer resp.Body.Close()
 
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
 	if err != nil {
 		return nil, s.transportError(ctx, reqCtx, err)
 	}
 	// Drain a little more so that the connection can be reused.
-	io.Copy(io.Discard, io.LimitReader(resp.Body, maxAnswerBytes))
+	io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponseBytes))
 
-	r := &reply{status: resp.StatusCode, body: data}
-	r.isHEC = json.Unmarshal(data, &r.answer) == nil
+	r := &response{status: resp.StatusCode, body: data}
+	r.isHEC = json.Unmarshal(data, &r.hec) == nil
 	return r, nil
 }
 
@@ -138,23 +140,23 @@ func (s *Sink) transportError(ctx, reqCtx context.Context, err error) error {
 	case ctx.Err() != nil:
 		return fmt.Errorf("sending to HEC at %s stopped: %w", s.cfg.shownURL, context.Cause(ctx))
 	case reqCtx.Err() != nil:
-		return fmt.Errorf("no answer from HEC at %s within Sink_Timeout (%s): %w", s.cfg.shownURL, s.cfg.timeout, reqCtx.Err())
+		return fmt.Errorf("request to HEC at %s timed out after Sink_Timeout (%s): %w", s.cfg.shownURL, s.cfg.timeout, reqCtx.Err())
 	}
 	return fmt.Errorf("send to HEC at %s: %w", s.cfg.shownURL, err)
 }
 
-// describe returns the reply as one line for reasons and logs, such as
-// `HEC answered 503 Service Unavailable: Server is busy (code 9)`.
-func (s *Sink) describe(r *reply) string {
+// describe returns the response as one line for reasons and logs, such as
+// `HEC responded 503 Service Unavailable: Server is busy (code 9)`.
+func (s *Sink) describe(r *response) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "HEC answered %d %s", r.status, http.StatusText(r.status))
+	fmt.Fprintf(&b, "HEC responded %d %s", r.status, http.StatusText(r.status))
 	switch {
-	case r.isHEC && r.answer.Code != nil:
-		fmt.Fprintf(&b, ": %s (code %d)", s.redact(r.answer.Text), *r.answer.Code)
-	case r.isHEC && r.answer.Text != "":
-		fmt.Fprintf(&b, ": %s", s.redact(r.answer.Text))
+	case r.isHEC && r.hec.Code != nil:
+		fmt.Fprintf(&b, ": %s (code %d)", s.redact(r.hec.Text), *r.hec.Code)
+	case r.isHEC && r.hec.Text != "":
+		fmt.Fprintf(&b, ": %s", s.redact(r.hec.Text))
 	case len(bytes.TrimSpace(r.body)) > 0:
-		fmt.Fprintf(&b, " with a body that is not HEC's JSON answer: %q", s.redact(snippet(r.body)))
+		fmt.Fprintf(&b, " with a body that is not HEC's JSON: %q", s.redact(snippet(r.body)))
 	}
 	return b.String()
 }

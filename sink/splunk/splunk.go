@@ -2,7 +2,7 @@
 // Collector (HEC) on its JSON event endpoint, /services/collector/event.
 //
 // Each alert becomes one event envelope whose indexed fields carry the
-// alert id, so that a search can drop the copies a resend creates; the
+// alert id, so that a search can drop the copies a resend creates. The
 // events of a batch go as concatenated envelopes in one request. HEC
 // processes a batch in order and stops at the first event it cannot take,
 // so the sink reads invalid-event-number to report each alert on its own:
@@ -11,11 +11,11 @@
 // only once HEC's indexer acknowledgement says it is indexed.
 //
 // Only HEC itself can reject an alert for good, by blaming its data (codes
-// 5, 6, 12, 13, 15) or by answering 413 to it alone. Every other failure,
-// including a wrong token, a wrong index, a missing endpoint (404) or an
-// answer that is not HEC's, is transient: fixing the configuration must
-// not lose alerts. Failures that need a person to act are logged as
-// errors.
+// 5, 6, 12, 13, 15) or by responding 413 to it alone. Every other failure,
+// including a wrong token, a wrong index, a missing endpoint (404) or a
+// response that is not HEC's, is transient, because fixing the
+// configuration must not lose alerts. Failures that need a person to act
+// are logged as errors.
 package splunk
 
 import (
@@ -67,7 +67,7 @@ func New(opts sink.Options) (*Sink, error) {
 	}
 
 	// Each request's context carries Sink_Timeout, which bounds the dial,
-	// the TLS handshake and the wait for the answer together, so the
+	// the TLS handshake and the wait for the response together. The
 	// transport sets no timeouts of its own that would race with it.
 	dialer := &net.Dialer{KeepAlive: 30 * time.Second}
 	transport := &http.Transport{
@@ -79,8 +79,8 @@ func New(opts sink.Options) (*Sink, error) {
 	}
 	client := &http.Client{
 		Transport: transport,
-		// A redirect is reported as the answer it is. Following it would
-		// send the token to wherever the redirect points.
+		// A redirect is reported as an unexpected response, because
+		// following it would send the token to wherever it points.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 
@@ -99,9 +99,9 @@ func New(opts sink.Options) (*Sink, error) {
 	return s, nil
 }
 
-// Send delivers the alerts in requests of at most Splunk_Batch_Size events,
-// in one attempt: after a failure that concerns the whole request (HEC
-// unreachable, busy, refusing the token) the rest of the batch is not
+// Send delivers the alerts in one attempt, in requests of at most
+// Splunk_Batch_Size events. After a failure of a whole request (HEC
+// unreachable, busy, rejecting the token) the rest of the batch is not
 // tried and is reported as transient. See sink.Sink for the result.
 func (s *Sink) Send(ctx context.Context, alerts []detect.Alert) error {
 	if len(alerts) == 0 {

@@ -116,7 +116,7 @@ func TestRetryableStatusFailsWholeBatch(t *testing.T) {
 			err := s.Send(t.Context(), alerts)
 			require.Error(t, err)
 			assert.Nil(t, sink.AsBatchError(err), "nothing was delivered, so the whole batch is retried")
-			assert.Contains(t, err.Error(), "HEC answered")
+			assert.Contains(t, err.Error(), "HEC responded")
 			assert.Equal(t, []int{status}, requestStatuses(srv), "the rest of the batch is not tried")
 			assert.Contains(t, logs.String(), "level=WARN")
 
@@ -132,7 +132,7 @@ func TestBusyAnswerNamesHECText(t *testing.T) {
 	srv.FailNext(1, http.StatusServiceUnavailable)
 
 	err := s.Send(t.Context(), testAlerts(t, 1))
-	assert.ErrorContains(t, err, "HEC answered 503 Service Unavailable: Server is busy (code 9)")
+	assert.ErrorContains(t, err, "HEC responded 503 Service Unavailable: Server is busy (code 9)")
 }
 
 func TestRejectedEventInMiddle(t *testing.T) {
@@ -239,7 +239,7 @@ func TestTokenRefusedIsTransientAndSecret(t *testing.T) {
 			assert.Nil(t, sink.AsBatchError(err), "a token problem must not reject alerts for good")
 			assert.Contains(t, err.Error(), tc.answer)
 			assert.Contains(t, logs.String(), "level=ERROR")
-			assert.Contains(t, logs.String(), "refuses the token")
+			assert.Contains(t, logs.String(), "rejected the token")
 			assert.NotContains(t, err.Error(), token, "the error must not contain the token")
 			assert.NotContains(t, logs.String(), token, "the log must not contain the token")
 			assert.NotContains(t, logs.String(), srv.Token(), "the log must not contain the valid token")
@@ -307,7 +307,7 @@ func TestSlowHECOutlastsTimeout(t *testing.T) {
 	require.Error(t, err)
 	assert.Nil(t, sink.AsBatchError(err))
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
-	assert.Contains(t, err.Error(), "within Sink_Timeout (200ms)")
+	assert.Contains(t, err.Error(), "timed out after Sink_Timeout (200ms)")
 
 	// The slow HEC indexes the request after the sink gave up, so the
 	// resend makes a second copy; the alert id in fields lets a search
@@ -324,7 +324,7 @@ func TestServerDownThenBack(t *testing.T) {
 		want string
 	}{
 		{"refusing", hec.Refuse, "send to HEC at"},
-		{"hanging", hec.Hang, "within Sink_Timeout"},
+		{"hanging", hec.Hang, "timed out after Sink_Timeout"},
 	} {
 		t.Run(mode.name, func(t *testing.T) {
 			srv := hec.New(t, hec.Options{})
@@ -382,7 +382,7 @@ func TestIncorrectIndexIsTransient(t *testing.T) {
 	require.Error(t, err)
 	assert.Nil(t, sink.AsBatchError(err), "a wrong index is a configuration error; fixing it must not lose alerts")
 	assert.Contains(t, err.Error(), "Incorrect index (code 7)")
-	assert.Contains(t, logs.String(), "refuses the index")
+	assert.Contains(t, logs.String(), "rejected the index")
 }
 
 func TestEndpointNotFoundIsTransient(t *testing.T) {

@@ -67,7 +67,8 @@ type Record struct {
 	// Fields is the record as decoded by msgp: str values are string, bin
 	// values []byte, integers int64 or uint64.
 	Fields map[string]any
-	// AlertID is the first "alert_id" found in Fields, depth first, or "".
+	// AlertID is the "alert_id" str of Fields, at the top or in a nested
+	// map, or "".
 	AlertID string
 	Chunk   string
 }
@@ -88,7 +89,7 @@ func decodeMessage(v any) (Message, []Record, error) {
 	var entries [][2]any
 	var optionAt int
 	switch second := arr[1].(type) {
-	case int64, uint64, *msgp.RawExtension:
+	case int64, uint64, msgp.Extension:
 		if len(arr) < 3 {
 			return m, nil, errors.New("message mode needs a record")
 		}
@@ -173,7 +174,7 @@ func decodeOption(m *Message, arr []any, at int) error {
 }
 
 // unpackEntries splits the entries of a PackedForward message, after
-// gunzipping them when the compressed option says so.
+// gunzipping them when the compressed option is gzip.
 func unpackEntries(m *Message, blob any) ([][2]any, error) {
 	var data []byte
 	switch b := blob.(type) {
@@ -222,12 +223,18 @@ func decodeEntry(tag, chunk string, e [2]any) (Record, error) {
 		r.Time = time.Unix(t, 0).UTC()
 	case uint64:
 		r.Time = time.Unix(int64(t), 0).UTC()
-	case *msgp.RawExtension:
-		if t.Type != 0 || len(t.Data) != 8 {
-			return r, fmt.Errorf("time is extension type %d of %d bytes, not EventTime", t.Type, len(t.Data))
+	case msgp.Extension:
+		// msgp decodes an extension as *msgp.RawExtension, or as the type
+		// that a package in the binary registered for it.
+		if t.ExtensionType() != 0 || t.Len() != 8 {
+			return r, fmt.Errorf("time is extension type %d of %d bytes, not EventTime", t.ExtensionType(), t.Len())
 		}
-		sec := binary.BigEndian.Uint32(t.Data[:4])
-		nsec := binary.BigEndian.Uint32(t.Data[4:])
+		data := make([]byte, 8)
+		if err := t.MarshalBinaryTo(data); err != nil {
+			return r, fmt.Errorf("time: %w", err)
+		}
+		sec := binary.BigEndian.Uint32(data[:4])
+		nsec := binary.BigEndian.Uint32(data[4:])
 		r.Time = time.Unix(int64(sec), int64(nsec)).UTC()
 		r.EventTime = true
 	default:
@@ -243,8 +250,8 @@ func decodeEntry(tag, chunk string, e [2]any) (Record, error) {
 	return r, nil
 }
 
-// findAlertID returns the first "alert_id" str in m, depth first: at the
-// top in the native shape, under runningrat in ECS.
+// findAlertID returns the "alert_id" str at the top of m, as in the native
+// shape, or else one found in a nested map, as under runningrat in ECS.
 func findAlertID(m map[string]any) string {
 	if id, ok := m["alert_id"].(string); ok {
 		return id

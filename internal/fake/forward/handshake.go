@@ -12,7 +12,7 @@ import (
 	"github.com/tinylib/msgp/msgp"
 )
 
-// Reasons the peer puts in a refusing PONG.
+// Reasons the peer puts in a rejecting PONG.
 const (
 	ReasonSharedKey = "shared_key mismatch"
 	ReasonUser      = "username/password mismatch"
@@ -24,7 +24,7 @@ type ping struct {
 }
 
 // handshake runs the server side of HELO/PING/PONG. It returns an error
-// when the connection must be closed: a refused client, or a broken one.
+// when the connection must be closed: a rejected client, or a broken one.
 func (p *Peer) handshake(w io.Writer, r *msgp.Reader) error {
 	nonce := randomBytes()
 	auth := randomBytes()
@@ -46,22 +46,22 @@ func (p *Peer) handshake(w io.Writer, r *msgp.Reader) error {
 
 	faults := p.faultsNow()
 	want := hexDigest(pi.salt, pi.hostname, string(nonce), p.opts.SharedKey)
-	if faults.refuseKey || !equal(want, pi.digest) {
-		p.countRefusal()
+	if faults.rejectKey || !equal(want, pi.digest) {
+		p.countRejection()
 		if p.opts.Flavor == FluentBit {
 			// Fluent Bit's in_forward closes without PONG on a wrong key.
-			return errors.New("refused the shared key; closing without PONG")
+			return errors.New("rejected the shared key, closing without PONG")
 		}
 		w.Write(appendPong(nil, false, ReasonSharedKey, "", ""))
-		return errors.New("refused the shared key")
+		return errors.New("rejected the shared key")
 	}
 
 	if len(p.opts.Users) > 0 {
 		password, known := p.opts.Users[pi.username]
 		if !known || !equal(hexDigest(string(auth), pi.username, password), pi.password) {
-			p.countRefusal()
+			p.countRejection()
 			w.Write(appendPong(nil, false, ReasonUser, "", ""))
-			return fmt.Errorf("refused user %q", pi.username)
+			return fmt.Errorf("rejected user %q", pi.username)
 		}
 	}
 
@@ -78,12 +78,12 @@ func (p *Peer) handshake(w io.Writer, r *msgp.Reader) error {
 }
 
 // appendHelo appends ["HELO", {nonce, auth, keepalive}]. Fluent Bit sends
-// the nonce and the salt as str holding raw bytes, and no keepalive;
-// Fluentd sends them as bin.
+// the nonce and the salt as str holding raw bytes, and no keepalive.
+// Fluentd sends them as bin, and so does the peer when it denies keepalive.
 func (p *Peer) appendHelo(dst []byte, nonce, auth []byte) []byte {
 	dst = msgp.AppendArrayHeader(dst, 2)
 	dst = msgp.AppendString(dst, "HELO")
-	if p.opts.Flavor == FluentBit {
+	if p.opts.Flavor == FluentBit && !p.opts.DenyKeepalive {
 		dst = msgp.AppendMapHeader(dst, 2)
 		dst = msgp.AppendString(dst, "nonce")
 		dst = msgp.AppendStringFromBytes(dst, nonce)
@@ -100,7 +100,7 @@ func (p *Peer) appendHelo(dst []byte, nonce, auth []byte) []byte {
 		dst = msgp.AppendBytes(dst, auth)
 	}
 	dst = msgp.AppendString(dst, "keepalive")
-	return msgp.AppendBool(dst, true)
+	return msgp.AppendBool(dst, !p.opts.DenyKeepalive)
 }
 
 func appendPong(dst []byte, ok bool, reason, hostname, digest string) []byte {
@@ -147,6 +147,6 @@ func equal(a, b string) bool {
 // salt.
 func randomBytes() []byte {
 	b := make([]byte, 16)
-	rand.Read(b) // never fails on the platforms Go supports
+	rand.Read(b) // crypto/rand.Read never returns an error since Go 1.24; it crashes instead
 	return b
 }

@@ -1,9 +1,10 @@
 // Package forwardpeer is a Fluent forward protocol v1 input for tests: it
 // listens on loopback, decodes the four carrier modes, acks chunks, runs
 // the HELO/PING/PONG handshake when given a shared key, and records what it
-// received. Tests tell it, at any time and from any goroutine, to fail the
-// way a real input does: drop a connection before the ack, ack late or
-// never, refuse the key, or go down and come back on the same address.
+// received. Tests can make it fail the way a real input does, at any time
+// and from any goroutine. It drops a connection before the ack, acks late
+// or never, rejects the key, or goes down and comes back on the same
+// address.
 package forwardpeer
 
 import (
@@ -48,11 +49,15 @@ type Options struct {
 	// UnixSocket, when set, is the path the peer listens on instead of
 	// 127.0.0.1.
 	UnixSocket string
-	Flavor     Flavor
-	Log        *slog.Logger
+	// DenyKeepalive makes the HELO carry keepalive false and the peer
+	// close each connection after its first ack, as Fluentd does with
+	// deny_keepalive. It needs SharedKey, since only HELO carries it.
+	DenyKeepalive bool
+	Flavor        Flavor
+	Log           *slog.Logger
 }
 
-// Reply is what the peer does after it stored the records of a message.
+// Reply is the peer's action after it stored the records of a message.
 // The zero Reply acks at once.
 type Reply struct {
 	// Drop closes the connection without an ack.
@@ -63,12 +68,12 @@ type Reply struct {
 	Delay time.Duration
 }
 
-// faults are the failures the peer is told to show.
+// faults are the failures the peer is set to show.
 type faults struct {
 	dropNext  int
 	ackDelay  time.Duration
 	noAck     bool
-	refuseKey bool
+	rejectKey bool
 	badDigest bool
 	reply     func(Message) Reply
 }
@@ -93,7 +98,7 @@ type Peer struct {
 	counts     map[string]int
 	accepted   int
 	handshakes int
-	refusals   int
+	rejections int
 	changed    chan struct{} // closed and replaced when records arrive
 }
 
@@ -191,7 +196,7 @@ func (p *Peer) serve(ln net.Listener, down chan struct{}) {
 	}
 }
 
-// handle runs one connection until it fails or the peer tells it to end.
+// handle serves one connection until it fails or the peer ends it.
 func (p *Peer) handle(c net.Conn, down chan struct{}) error {
 	r := msgp.NewReader(c)
 	if p.opts.SharedKey != "" {
@@ -234,6 +239,9 @@ func (p *Peer) handle(c net.Conn, down chan struct{}) error {
 		if _, err := c.Write(ack); err != nil {
 			return err
 		}
+		if p.opts.DenyKeepalive {
+			return errors.New("keepalive is denied: one message per connection")
+		}
 	}
 }
 
@@ -275,9 +283,9 @@ func (p *Peer) countHandshake() {
 	p.mu.Unlock()
 }
 
-func (p *Peer) countRefusal() {
+func (p *Peer) countRejection() {
 	p.mu.Lock()
-	p.refusals++
+	p.rejections++
 	p.mu.Unlock()
 }
 
@@ -305,11 +313,11 @@ func (p *Peer) SetNoAck(on bool) {
 	p.mu.Unlock()
 }
 
-// SetRefuseKey makes the handshake refuse every client's shared key, as
+// SetRejectKey makes the handshake reject every client's shared key, as
 // if it were wrong.
-func (p *Peer) SetRefuseKey(on bool) {
+func (p *Peer) SetRejectKey(on bool) {
 	p.mu.Lock()
-	p.faults.refuseKey = on
+	p.faults.rejectKey = on
 	p.mu.Unlock()
 }
 
@@ -419,14 +427,14 @@ func (p *Peer) Connections() int {
 }
 
 // Handshakes returns how many handshakes succeeded and how many the peer
-// refused.
-func (p *Peer) Handshakes() (ok, refused int) {
+// rejected.
+func (p *Peer) Handshakes() (ok, rejected int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.handshakes, p.refusals
+	return p.handshakes, p.rejections
 }
 
-// Reset forgets the messages, records and counts received so far.
+// Reset clears the messages, records and counts received so far.
 func (p *Peer) Reset() {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -8,7 +8,7 @@ import (
 // faults are the failures a test asked for. The Server's mutex guards
 // them.
 type faults struct {
-	// events and acks are one-shot answers for the next event and ack
+	// events and acks are one-shot responses for the next event and ack
 	// requests, in order.
 	events []failure
 	acks   []failure
@@ -18,24 +18,25 @@ type faults struct {
 	// rejectAlerts are alert ids whose events are always rejected.
 	rejectAlerts map[string]bool
 	// dropNext counts event requests whose connection is cut after their
-	// events are stored, before the answer.
+	// events are stored, before the response.
 	dropNext int
 	delay    time.Duration
 	maxBody  int64
 }
 
-// failure is one forced answer. With acceptBefore >= 0, events before that
-// index are stored first and the answer carries it as invalid-event-number,
+// failure is one forced response. With acceptBefore >= 0, events before
+// that index are stored first and the response carries it as
+// invalid-event-number,
 // as HEC does when it gets busy in the middle of a batch.
 type failure struct {
 	status       int
 	acceptBefore int
 }
 
-// hecAnswer returns HEC's code and text for a forced status. Statuses that
+// hecCode returns HEC's code and text for a forced status. Statuses that
 // HEC itself never sends (429, 502, 504) come from the proxy or load
-// balancer in front of it, which answers in plain text.
-func hecAnswer(status int) (code int, text string, ok bool) {
+// balancer in front of it, which responds in plain text.
+func hecCode(status int) (code int, text string, ok bool) {
 	switch status {
 	case http.StatusServiceUnavailable:
 		return 9, "Server is busy", true
@@ -51,7 +52,7 @@ func hecAnswer(status int) (code int, text string, ok bool) {
 	return 0, "", false
 }
 
-// FailNext answers the next n event requests with status and stores none of
+// FailNext responds to the next n event requests with status and stores none of
 // their events. 503, 500, 400, 401 and 403 carry HEC's JSON body (codes 9,
 // 8, 6, 2 and 4); any other status gets a plain-text body, as the proxy in
 // front of HEC would send.
@@ -63,7 +64,7 @@ func (s *Server) FailNext(n, status int) {
 	}
 }
 
-// FailAcksNext answers the next n ack requests with status.
+// FailAcksNext responds to the next n ack requests with status.
 func (s *Server) FailAcksNext(n, status int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -73,7 +74,7 @@ func (s *Server) FailAcksNext(n, status int) {
 }
 
 // BusyAfter makes the next event request store its events before index k
-// and answer 503 code 9 (server busy) with invalid-event-number k, so that
+// and respond 503 code 9 (server busy) with invalid-event-number k, so that
 // the events from k on are not processed. A batch of k events or fewer is
 // accepted whole.
 func (s *Server) BusyAfter(k int) {
@@ -104,7 +105,7 @@ func (s *Server) RejectAlert(id string) {
 }
 
 // DropNext makes the next n event requests store their events and then
-// cut the connection without an answer: the sender cannot tell that the
+// cut the connection without a response: the sender cannot tell that the
 // events were indexed.
 func (s *Server) DropNext(n int) {
 	s.mu.Lock()
@@ -112,7 +113,7 @@ func (s *Server) DropNext(n int) {
 	s.faults.dropNext += n
 }
 
-// SetDelay delays every answer by d. A delayed event request is still
+// SetDelay delays every response by d. A delayed event request is still
 // processed after its client gave up, as a slow HEC does.
 func (s *Server) SetDelay(d time.Duration) {
 	s.mu.Lock()
@@ -120,7 +121,7 @@ func (s *Server) SetDelay(d time.Duration) {
 	s.faults.delay = d
 }
 
-// SetMaxBody answers 413 to event requests whose body is larger than n
+// SetMaxBody responds 413 to event requests whose body is larger than n
 // bytes; 0 removes the limit.
 func (s *Server) SetMaxBody(n int64) {
 	s.mu.Lock()
@@ -147,7 +148,7 @@ func (s *Server) ClearFaults() {
 	s.ackDelay = 0
 }
 
-// takeEventFailure pops the next forced event answer.
+// takeEventFailure pops the next forced event response.
 func (s *Server) takeEventFailure() (failure, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -159,7 +160,7 @@ func (s *Server) takeEventFailure() (failure, bool) {
 	return f, true
 }
 
-// takeAckFailure pops the next forced ack answer.
+// takeAckFailure pops the next forced ack response.
 func (s *Server) takeAckFailure() (failure, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -12,20 +12,20 @@ import (
 	"time"
 )
 
-// answer is the JSON body of every HEC reply.
-type answer struct {
+// hecJSON is the JSON body of every HEC response.
+type hecJSON struct {
 	Text               string `json:"text"`
 	Code               int    `json:"code"`
 	InvalidEventNumber *int   `json:"invalid-event-number,omitempty"`
 	AckID              *int64 `json:"ackId,omitempty"`
 }
 
-// Request is the record of one request the server answered.
+// Request is the record of one request that the server handled.
 type Request struct {
 	Path    string
 	Channel string
 	Status  int
-	Code    int // HEC code of the answer, or -1 for a plain-text answer
+	Code    int // HEC code of the response, or -1 for a plain-text response
 	Bytes   int // body size as received
 	Stored  int // events stored from this request
 }
@@ -60,7 +60,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /services/collector/health", s.handleHealth)
 	mux.HandleFunc("GET /services/collector/health/1.0", s.handleHealth)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeAnswer(w, http.StatusNotFound, answer{Text: "The requested URL was not found on this server.", Code: 404})
+		writeJSON(w, http.StatusNotFound, hecJSON{Text: "The requested URL was not found on this server.", Code: 404})
 	})
 	return mux
 }
@@ -89,7 +89,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 
 // admit runs the steps every event request goes through before its events
 // are read: down, delay, body size, decompression, token and channel. It
-// answers and returns false when the request ends there.
+// responds and returns false when the request ends there.
 func (s *Server) admit(w http.ResponseWriter, r *http.Request, rec *Request) ([]byte, bool) {
 	if !s.passDown(r) {
 		s.count(func(c *Counts) { c.Dropped++ })
@@ -142,7 +142,7 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, rec *Request) ([]
 }
 
 // passDown waits while the server hangs. It returns false when the request
-// must be dropped without an answer.
+// must be dropped without a response.
 func (s *Server) passDown(r *http.Request) bool {
 	s.mu.Lock()
 	down := s.down
@@ -150,13 +150,13 @@ func (s *Server) passDown(r *http.Request) bool {
 	if down != Hang {
 		return true
 	}
-	// A hung request is never answered, even after Up: its client gave
+	// A hung request never gets a response, even after Up: its client gave
 	// up long ago, or will once the server is back.
 	s.wait(r, -1, true)
 	return false
 }
 
-// serveBatch stores the events of a batch and answers.
+// serveBatch stores the events of a batch and responds.
 func (s *Server) serveBatch(w http.ResponseWriter, rec *Request, body []byte, busyAt int) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		s.reply(w, rec, http.StatusBadRequest, codeNoData, nil, nil)
@@ -170,12 +170,12 @@ func (s *Server) serveBatch(w http.ResponseWriter, rec *Request, body []byte, bu
 	s.reply(w, rec, out.status, out.code, out.invalidEvent, out.ackID)
 }
 
-// batchOutcome is the answer to one batch.
+// batchOutcome is the response to one batch.
 type batchOutcome struct {
 	status, code int
 	invalidEvent *int
 	ackID        *int64
-	drop         bool // cut the connection instead of answering
+	drop         bool // cut the connection instead of responding
 }
 
 // storeBatch stores the events of a batch in order. It stops at the first
@@ -224,7 +224,7 @@ func (s *Server) storeBatch(rec *Request, body []byte, busyAt int) batchOutcome 
 	rec.Stored = len(accepted)
 
 	if !ok {
-		// NOTE: this assumes HEC's error answer carries no ackId, so the
+		// NOTE: this assumes HEC's error response carries no ackId, so the
 		// events stored before the bad one are never acknowledged.
 		out.invalidEvent = &bad
 		return out
@@ -396,9 +396,9 @@ func channelOf(r *http.Request) string {
 	return r.URL.Query().Get("channel")
 }
 
-// fail answers a forced failure.
+// fail sends a forced failure.
 func (s *Server) fail(w http.ResponseWriter, rec *Request, status int, invalidEvent *int) {
-	if code, _, ok := hecAnswer(status); ok {
+	if code, _, ok := hecCode(status); ok {
 		s.reply(w, rec, status, code, invalidEvent, nil)
 		return
 	}
@@ -408,10 +408,10 @@ func (s *Server) fail(w http.ResponseWriter, rec *Request, status int, invalidEv
 
 func (s *Server) reply(w http.ResponseWriter, rec *Request, status, code int, invalidEvent *int, ackID *int64) {
 	rec.Status, rec.Code = status, code
-	writeAnswer(w, status, answer{Text: codeText[code], Code: code, InvalidEventNumber: invalidEvent, AckID: ackID})
+	writeJSON(w, status, hecJSON{Text: codeText[code], Code: code, InvalidEventNumber: invalidEvent, AckID: ackID})
 }
 
-func writeAnswer(w http.ResponseWriter, status int, a answer) {
+func writeJSON(w http.ResponseWriter, status int, a hecJSON) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(a)

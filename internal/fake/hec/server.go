@@ -1,9 +1,10 @@
 // Package hec is a fake Splunk HTTP Event Collector for tests. It listens on
 // 127.0.0.1 only, speaks the JSON event endpoint, the indexer
 // acknowledgement endpoint and the health endpoint as HEC documents them,
-// and can be told, at any time and concurrently with requests, to fail the
-// way a real HEC or the proxy in front of it fails: busy answers, rejected
-// events, oversized bodies, slow answers, lost or late acks, outages.
+// and can be set, at any time and concurrently with requests, to fail the
+// way a real HEC or the proxy in front of it fails: busy responses,
+// rejected events, oversized bodies, slow responses, lost or late acks,
+// outages.
 //
 // It is plain Go so that tests of other packages, and long fault-injection
 // runs, can drive it too.
@@ -35,7 +36,7 @@ type Options struct {
 	Token string
 	// Ack turns indexer acknowledgement on for the token. As in HEC, every
 	// event and ack request then needs a channel, and each accepted event
-	// request is answered with an ackId.
+	// request gets an ackId in its response.
 	Ack bool
 	// TLS serves HTTPS with a self-signed certificate for 127.0.0.1, whose
 	// PEM file Server.CAFile returns.
@@ -43,12 +44,12 @@ type Options struct {
 	// Indexes is the token's allow list. An event that names another
 	// index is rejected with code 7 (incorrect index). Empty allows any.
 	Indexes []string
-	// MaxBodyBytes answers 413 to a request body larger than this, as
+	// MaxBodyBytes makes the server respond 413 to a request body larger than this, as
 	// HEC's max_content_length does. Zero means no limit.
 	MaxBodyBytes int64
 }
 
-// DownMode is how a Server behaves while it is down.
+// DownMode is the behavior of a Server while it is down.
 type DownMode int
 
 const (
@@ -56,7 +57,7 @@ const (
 	// fails with "connection refused".
 	Refuse DownMode = iota + 1
 	// Hang keeps accepting connections and reading requests but never
-	// answers, as a stuck server or a black-holing proxy does.
+	// responds, as a stuck server or a black-holing proxy does.
 	Hang
 )
 
