@@ -81,8 +81,16 @@ func FLBPluginInit(plugin unsafe.Pointer) (status int) {
 	inst := &instance{id: id, out: out, log: log}
 	instances.Store(id, inst)
 	output.FLBPluginSetContext(plugin, inst)
+	alertFormat := string(cfg.AlertFormat)
+	if alertFormat == "" {
+		alertFormat = "the sink's own"
+	}
+	messageKey := cfg.MessageKey
+	if messageKey == "" {
+		messageKey = "log, message or msg"
+	}
 	log.Info("started", "sink", cfg.Sink, "detection_mode", cfg.Mode.String(),
-		"alert_format", string(cfg.AlertFormat), "message_key", cfg.MessageKey)
+		"alert_format", alertFormat, "message_key", messageKey)
 	return output.FLB_OK
 }
 
