@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"time"
@@ -104,12 +105,39 @@ func (c *conn) readObject() ([]byte, error) {
 	}
 }
 
+// socketState is what a look at an idle socket found.
+type socketState int
+
+const (
+	socketUnknown  socketState = iota // the platform offers no look
+	socketIdle                        // open, with nothing to read
+	socketReadable                    // open, with bytes to read
+	socketClosed                      // closed by the peer, or failed
+)
+
 // checkIdle reports whether the peer closed the connection, or sent
 // something, while it was idle. A peer that restarted leaves connections
 // that accept writes and lose them, so reusing one would cost a retry.
 func (c *conn) checkIdle() error {
-	// A deadline already in the past would fail the read before it looks
-	// at the socket, so give it a moment.
+	raw := c.Conn
+	if tc, ok := raw.(*tls.Conn); ok {
+		raw = tc.NetConn()
+	}
+	state, err := peekSocket(raw)
+	switch state {
+	case socketIdle:
+		return nil
+	case socketClosed:
+		if err == nil {
+			err = io.EOF
+		}
+		return err
+	}
+
+	// Bytes are waiting, or the platform cannot tell. Over TLS they may
+	// be a session ticket, which the TLS layer consumes, so read them
+	// through the connection. A deadline already in the past would fail
+	// the read before it looks at the socket, so give it a moment.
 	if err := c.SetReadDeadline(time.Now().Add(time.Millisecond)); err != nil {
 		return err
 	}
