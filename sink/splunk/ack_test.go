@@ -82,3 +82,17 @@ func TestAckWithFixedChannel(t *testing.T) {
 	require.NoError(t, s.Send(t.Context(), testAlerts(t, 1)))
 	assert.Equal(t, channel, srv.Events()[0].Channel)
 }
+
+func TestAckIDReusedInOneAttempt(t *testing.T) {
+	at := newAttempt(3)
+	at.await(0, []int{0, 1})
+	at.await(0, []int{2})
+	at.deliver(at.pending[0])
+
+	be := sink.AsBatchError(at.result())
+	require.NotNil(t, be)
+	transient, permanent := itemSets(be)
+	assert.Equal(t, []int{0, 1}, transient, "the earlier request can no longer be confirmed")
+	assert.Empty(t, permanent)
+	assert.Contains(t, reasonOf(be, 0), "ackId 0")
+}

@@ -47,7 +47,14 @@ func (a *attempt) deliver(indexes []int) {
 	a.mark(indexes, delivered, "")
 }
 
+// await records a request whose indexing HEC will acknowledge under ackID.
+// An ackId seen twice in one attempt means that HEC lost the channel's ack
+// state, for example by expiring the channel, and numbered from 0 again.
+// The earlier request can then no longer be confirmed and is sent again.
 func (a *attempt) await(ackID int64, indexes []int) {
+	if earlier, ok := a.pending[ackID]; ok {
+		a.mark(earlier, transient, fmt.Sprintf("HEC gave ackId %d to a later request too, so this request's indexing cannot be confirmed", ackID))
+	}
 	a.mark(indexes, awaitingAck, "")
 	a.pending[ackID] = append([]int(nil), indexes...)
 }
@@ -75,11 +82,7 @@ func (a *attempt) result() error {
 			rejectedCount++
 			items = append(items, sink.ItemError{Index: i, Permanent: true, Reason: a.reasons[i]})
 		default:
-			reason := a.reasons[i]
-			if reason == "" {
-				reason = "not sent"
-			}
-			items = append(items, sink.ItemError{Index: i, Reason: reason})
+			items = append(items, sink.ItemError{Index: i, Reason: a.reason(i)})
 		}
 	}
 
@@ -93,4 +96,16 @@ func (a *attempt) result() error {
 		return fmt.Errorf("no alert of %d delivered to Splunk HEC: %s", len(a.outcomes), items[0].Reason)
 	}
 	return &sink.BatchError{Items: items}
+}
+
+// reason returns why alert i was not delivered, with a default for the
+// states that Send normally resolves before it returns.
+func (a *attempt) reason(i int) string {
+	switch {
+	case a.reasons[i] != "":
+		return a.reasons[i]
+	case a.outcomes[i] == awaitingAck:
+		return "HEC did not acknowledge indexing"
+	}
+	return "not sent"
 }

@@ -32,7 +32,9 @@ func (s *Sink) sendRequest(ctx context.Context, at *attempt, alerts []detect.Ale
 	}
 	r, err := s.post(ctx, s.cfg.eventURL, body)
 	if err != nil {
-		s.log.Warn("HEC unreachable; the alerts will be sent again", "url", s.cfg.shownURL, "events", len(indexes), "error", err)
+		if ctx.Err() == nil {
+			s.log.Warn("HEC unreachable; the alerts will be sent again", "url", s.cfg.shownURL, "events", len(indexes), "error", err)
+		}
 		at.stop(indexes, err)
 		return err
 	}
@@ -129,7 +131,7 @@ func (s *Sink) split(ctx context.Context, at *attempt, alerts []detect.Alert, ev
 
 // reject records an alert that HEC will never take.
 func (s *Sink) reject(at *attempt, alerts []detect.Alert, i int, reason string) {
-	s.log.Error("HEC rejected an alert for good; it goes to the dead letters", "alert_id", alerts[i].ID, "reason", reason)
+	s.log.Error("HEC rejected an alert for good", "alert_id", alerts[i].ID, "reason", reason)
 	at.mark([]int{i}, permanent, reason)
 }
 

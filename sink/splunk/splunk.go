@@ -5,9 +5,9 @@
 // alert id, so that a search can drop the copies a resend creates. The
 // events of a batch go as concatenated envelopes in one request. HEC
 // processes a batch in order and stops at the first event it cannot take,
-// so the sink reads invalid-event-number to report each alert on its own:
-// the ones before it delivered, the one HEC blames rejected for good, the
-// rest to be sent again. With Splunk_Ack on, an alert counts as delivered
+// and its invalid-event-number names that event. The sink reports the
+// alerts before it as delivered, the one HEC blames as rejected for good,
+// and the rest as to be sent again. With Splunk_Ack on, an alert counts as delivered
 // only once HEC's indexer acknowledgement says it is indexed.
 //
 // Only HEC itself can reject an alert for good, by blaming its data (codes

@@ -3,7 +3,6 @@ package splunk
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strings"
 	"sync"
@@ -261,9 +260,9 @@ func TestTooLargeRequestIsSplit(t *testing.T) {
 	srv := hec.New(t, hec.Options{})
 	s, logs := newSink(t, srv, nil)
 	alerts := testAlerts(t, 4)
-	one, err := s.enc.appendEvent(nil, &alerts[0])
+	oneEvent, err := s.enc.appendEvent(nil, &alerts[0])
 	require.NoError(t, err)
-	srv.SetMaxBody(int64(2*len(one) + len(one)/2))
+	srv.SetMaxBody(int64(2*len(oneEvent) + len(oneEvent)/2))
 
 	require.NoError(t, s.Send(t.Context(), alerts))
 
@@ -310,7 +309,7 @@ func TestSlowHECOutlastsTimeout(t *testing.T) {
 	assert.Contains(t, err.Error(), "timed out after Sink_Timeout (200ms)")
 
 	// The slow HEC indexes the request after the sink gave up, so the
-	// resend makes a second copy; the alert id in fields lets a search
+	// resend makes a second copy. The alert id in fields lets a search
 	// drop it.
 	srv.SetDelay(0)
 	require.NoError(t, s.Send(t.Context(), alerts))
@@ -477,7 +476,3 @@ func TestEmptyBatchSendsNothing(t *testing.T) {
 	require.NoError(t, s.Send(t.Context(), nil))
 	assert.Zero(t, srv.Counts().EventRequests)
 }
-
-// errorsAs is a compile-time guard that the error from a failed Send can
-// be inspected with the standard errors package.
-var _ = errors.Is

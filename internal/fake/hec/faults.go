@@ -52,10 +52,10 @@ func hecCode(status int) (code int, text string, ok bool) {
 	return 0, "", false
 }
 
-// FailNext responds to the next n event requests with status and stores none of
-// their events. 503, 500, 400, 401 and 403 carry HEC's JSON body (codes 9,
-// 8, 6, 2 and 4); any other status gets a plain-text body, as the proxy in
-// front of HEC would send.
+// FailNext responds to the next n event requests with status, before the
+// token is checked, and stores none of their events. 503, 500, 400, 401
+// and 403 carry HEC's JSON body (codes 9, 8, 6, 2 and 4). Any other status
+// gets a plain-text body, as the proxy in front of HEC would send.
 func (s *Server) FailNext(n, status int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

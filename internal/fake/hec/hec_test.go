@@ -17,7 +17,7 @@ import (
 const testChannel = "0b2a5c36-6f4e-4d1a-9c3e-2f1d7a8b9c0d"
 
 // call posts body to path with the server's token and returns the status
-// and the decoded JSON answer.
+// and the decoded JSON response.
 func call(t *testing.T, client *http.Client, s *Server, path, channel, body string) (int, map[string]any) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, s.URL()+path, strings.NewReader(body))
@@ -231,7 +231,7 @@ func TestRejectEventAtAndAlert(t *testing.T) {
 	assert.Equal(t, map[string]int{"a": 1, "b": 1, "c": 1}, s.AlertCounts())
 }
 
-func TestMaxBodyAnswers413(t *testing.T) {
+func TestMaxBodyResponds413(t *testing.T) {
 	s := New(t, Options{MaxBodyBytes: int64(len(event("a")))})
 	status, _ := call(t, nil, s, "/services/collector/event", "", event("a")+event("b"))
 	assert.Equal(t, http.StatusRequestEntityTooLarge, status)
@@ -263,7 +263,7 @@ func TestDownAndUpKeepAddress(t *testing.T) {
 
 	require.NoError(t, s.Down(Hang))
 	_, err = client.Post(url+"/services/collector/event", "application/json", strings.NewReader(event("a")))
-	require.Error(t, err, "a hanging server never answers")
+	require.Error(t, err, "a hanging server never responds")
 
 	require.NoError(t, s.Up())
 	assert.Equal(t, url, s.URL())

@@ -1,7 +1,7 @@
 // Package hec is a fake Splunk HTTP Event Collector for tests. It listens on
-// 127.0.0.1 only, speaks the JSON event endpoint, the indexer
-// acknowledgement endpoint and the health endpoint as HEC documents them,
-// and can be set, at any time and concurrently with requests, to fail the
+// 127.0.0.1 only and serves the JSON event endpoint, the indexer
+// acknowledgement endpoint and the health endpoint as HEC documents them.
+// At any time, and concurrently with requests, a test can make it fail the
 // way a real HEC or the proxy in front of it fails: busy responses,
 // rejected events, oversized bodies, slow responses, lost or late acks,
 // outages.
@@ -44,8 +44,8 @@ type Options struct {
 	// Indexes is the token's allow list. An event that names another
 	// index is rejected with code 7 (incorrect index). Empty allows any.
 	Indexes []string
-	// MaxBodyBytes makes the server respond 413 to a request body larger than this, as
-	// HEC's max_content_length does. Zero means no limit.
+	// MaxBodyBytes makes the server respond 413 to a request body larger
+	// than this, as HEC's max_content_length does. Zero means no limit.
 	MaxBodyBytes int64
 }
 
@@ -330,16 +330,16 @@ func (s *Server) wait(r *http.Request, d time.Duration, followClient bool) error
 		defer t.Stop()
 		timer = t.C
 	}
-	var gone <-chan struct{}
+	var clientGone <-chan struct{}
 	if followClient {
-		gone = r.Context().Done()
+		clientGone = r.Context().Done()
 	}
 	select {
 	case <-timer:
 		return nil
 	case <-wake:
 		return errWoken
-	case <-gone:
+	case <-clientGone:
 		return r.Context().Err()
 	}
 }

@@ -58,7 +58,7 @@ func (s *Server) Counts() Counts {
 	return s.counts
 }
 
-// ResetEvents forgets the stored events and the per-alert counts.
+// ResetEvents deletes the stored events and the per-alert counts.
 func (s *Server) ResetEvents() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
