@@ -3,8 +3,8 @@
 // official Go client is not used because it refuses servers that do not
 // identify as Elasticsearch, which OpenSearch does not.
 //
-// Each alert becomes a "create" action whose _id is the alert id, so that a
-// resent alert is answered 409 and counted as delivered instead of being
+// Each alert becomes a "create" action whose _id is the alert id. A resent
+// alert then gets status 409 and counts as delivered instead of being
 // stored twice. That holds within one index: after a rollover of a data
 // stream, the new backing index does not know the old _ids.
 package elasticsearch
@@ -38,6 +38,8 @@ func init() {
 	})
 }
 
+var _ sink.Sink = (*Sink)(nil)
+
 // Sink sends alerts to an Elasticsearch or OpenSearch cluster. It is safe
 // for concurrent use.
 type Sink struct {
@@ -50,10 +52,10 @@ type Sink struct {
 	endpoints    []string // the _bulk URL of each node, with the pipeline query
 	nodeNames    []string // each node's URL, for logs and errors
 	auth         string   // Authorization header value, or ""
-	secrets      []string // values to scrub from any text built from an answer
+	secrets      []string // values to scrub from any text built from a response
 	actionPrefix []byte
 
-	// current is the node that answered last; requests start there.
+	// current is the node that responded last, where requests start.
 	current atomic.Int32
 }
 
@@ -81,7 +83,7 @@ func New(cfg Config, f format.Format, log *slog.Logger) *Sink {
 		client: &http.Client{
 			Transport: transport,
 			// A redirect would send the alerts and credentials elsewhere;
-			// the 3xx answer is reported instead.
+			// the 3xx response is reported instead.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 		actionPrefix: actionPrefix(cfg.Index),
@@ -115,14 +117,15 @@ func New(cfg Config, f format.Format, log *slog.Logger) *Sink {
 
 // Send makes one delivery attempt of the batch: one _bulk request per
 // ES_Batch_Size documents or ES_Max_Request_Size bytes, in order. A 413
-// answer splits a request in halves within the attempt. After a request
+// response splits a request in halves within the attempt. After a request
 // fails as a whole for a reason that would fail the next one too (node
 // down, 429, 5xx, 401, 403, 404), the rest of the batch is reported
 // transient without being sent.
 //
-// It returns nil when every alert is stored, or already was (409); an error
-// that is not a *sink.BatchError when no alert was stored and all may be
-// sent again; otherwise a *sink.BatchError listing the alerts that failed.
+// It returns nil when every alert is stored or already was (409). It returns
+// an error that is not a *sink.BatchError when no alert was stored and all
+// may be sent again. Otherwise it returns a *sink.BatchError listing the
+// alerts that failed.
 func (s *Sink) Send(ctx context.Context, alerts []detect.Alert) error {
 	if len(alerts) == 0 {
 		return nil
@@ -166,27 +169,27 @@ func (s *Sink) result(n int, failures []sink.ItemError, stop error) error {
 // error means the request failed as a whole in a way that would fail the
 // next request too.
 func (s *Sink) sendChunk(ctx context.Context, docs []document) ([]sink.ItemError, error) {
-	ans, err := s.post(ctx, body(docs))
+	res, err := s.post(ctx, body(docs))
 	if err != nil {
 		return markAll(docs, transient, err.Error()), err
 	}
 
 	switch {
-	case ans.status >= 200 && ans.status < 300:
-		outcomes, err := parseBulk(ans.body, docs)
+	case res.status >= 200 && res.status < 300:
+		outcomes, err := parseBulk(res.body, docs)
 		if err != nil {
-			err = fmt.Errorf("%s: %s", ans.node, s.scrub(err.Error()))
-			s.log.Error("Elasticsearch sent a bulk answer the sink cannot read; the alerts will be sent again", "node", ans.node, "err", err)
+			err = fmt.Errorf("%s: %s", res.node, s.scrub(err.Error()))
+			s.log.Error("invalid bulk response from Elasticsearch, so the alerts will be sent again", "node", res.node, "err", err)
 			return markAll(docs, transient, err.Error()), err
 		}
-		return s.itemFailures(ans.node, docs, outcomes), nil
+		return s.itemFailures(res.node, docs, outcomes), nil
 
-	case ans.status == http.StatusRequestEntityTooLarge:
-		return s.splitTooLarge(ctx, docs, ans)
+	case res.status == http.StatusRequestEntityTooLarge:
+		return s.splitTooLarge(ctx, docs, res)
 	}
 
-	reason := s.scrub(describeAnswer(ans))
-	v := s.requestVerdict(ans, reason)
+	reason := s.scrub(describeResponse(res))
+	v := s.requestVerdict(res, reason)
 	failures := markAll(docs, v, reason)
 	if v == transient {
 		return failures, errors.New(reason)
@@ -194,46 +197,46 @@ func (s *Sink) sendChunk(ctx context.Context, docs []document) ([]sink.ItemError
 	return failures, nil
 }
 
-// requestVerdict decides what a failed answer means for all its alerts, and
-// logs it.
-func (s *Sink) requestVerdict(ans answer, reason string) verdict {
+// requestVerdict decides the verdict that a failed response gives all its
+// alerts, and logs it.
+func (s *Sink) requestVerdict(res response, reason string) verdict {
 	switch {
-	case ans.status == http.StatusUnauthorized:
-		s.log.Error("Elasticsearch rejected the credentials; alerts wait in the spool until ES_Username/ES_Password or ES_API_Key is fixed",
-			"node", ans.node, "status", ans.status, "reason", reason)
+	case res.status == http.StatusUnauthorized:
+		s.log.Error("Elasticsearch rejected the credentials, so alerts wait in the spool until ES_Username/ES_Password or ES_API_Key is fixed",
+			"node", res.node, "status", res.status, "reason", reason)
 		return transient
-	case ans.status == http.StatusForbidden:
-		s.log.Error("Elasticsearch denied writing alerts; grant the user create_doc on the index, or lift the index's write block",
-			"node", ans.node, "index", s.cfg.Index, "status", ans.status, "reason", reason)
+	case res.status == http.StatusForbidden:
+		s.log.Error("Elasticsearch denied writing alerts: grant the user create_doc on the index, or lift the index's write block",
+			"node", res.node, "index", s.cfg.Index, "status", res.status, "reason", reason)
 		return transient
-	case ans.status == http.StatusNotFound:
-		s.log.Error("Elasticsearch answered 404 to _bulk; create the index or data stream, allow its automatic creation, or check the path in ES_URL",
-			"node", ans.node, "index", s.cfg.Index, "reason", reason)
+	case res.status == http.StatusNotFound:
+		s.log.Error("Elasticsearch returned 404 for _bulk: create the index or data stream, allow its automatic creation, or check the path in ES_URL",
+			"node", res.node, "index", s.cfg.Index, "reason", reason)
 		return transient
-	case ans.status >= 300 && ans.status < 400:
-		s.log.Error("Elasticsearch answered with a redirect, which the sink does not follow; set ES_URL to the final address",
-			"node", ans.node, "status", ans.status, "location", ans.location)
+	case res.status >= 300 && res.status < 400:
+		s.log.Error("Elasticsearch returned a redirect, which the sink does not follow: set ES_URL to the final address",
+			"node", res.node, "status", res.status, "location", s.scrub(res.location))
 		return transient
-	case retryableStatus[ans.status]:
-		s.log.Warn("Elasticsearch could not take the request; the alerts will be sent again", "node", ans.node, "status", ans.status, "reason", reason)
+	case retryableStatus[res.status]:
+		s.log.Warn("Elasticsearch could not take the request, so the alerts will be sent again", "node", res.node, "status", res.status, "reason", reason)
 		return transient
 	}
-	s.log.Error("Elasticsearch rejected the whole request", "node", ans.node, "status", ans.status, "reason", reason)
+	s.log.Error("Elasticsearch rejected the whole request", "node", res.node, "status", res.status, "reason", reason)
 	return permanent
 }
 
-// splitTooLarge handles a 413 answer: it sends each half of docs on its
-// own, down to single documents. A single document answered 413 can never
-// be stored.
-func (s *Sink) splitTooLarge(ctx context.Context, docs []document, ans answer) ([]sink.ItemError, error) {
+// splitTooLarge handles a 413 response: it sends each half of docs on its
+// own, down to single documents. A single document rejected with 413 can
+// never be stored.
+func (s *Sink) splitTooLarge(ctx context.Context, docs []document, res response) ([]sink.ItemError, error) {
 	if len(docs) == 1 {
-		reason := fmt.Sprintf("the document is %d bytes, more than %s accepts in one request (HTTP 413)", len(docs[0].lines), ans.node)
-		s.log.Error("Elasticsearch rejected an alert as too large; raise http.max_content_length to store it", "node", ans.node, "alert_id", docs[0].id, "bytes", len(docs[0].lines))
+		reason := fmt.Sprintf("the document is %d bytes, more than %s accepts in one request (HTTP 413)", len(docs[0].lines), res.node)
+		s.log.Error("Elasticsearch rejected an alert as too large: raise http.max_content_length to store it", "node", res.node, "alert_id", docs[0].id, "bytes", len(docs[0].lines))
 		return markAll(docs, permanent, reason), nil
 	}
 
-	s.log.Warn("Elasticsearch rejected a request as too large (HTTP 413); sending it in halves, lower ES_Max_Request_Size to avoid this",
-		"node", ans.node, "documents", len(docs), "bytes", len(body(docs)))
+	s.log.Warn("Elasticsearch rejected a request as too large (HTTP 413), so the sink sends it in halves. Lower ES_Max_Request_Size to avoid this",
+		"node", res.node, "documents", len(docs), "bytes", len(body(docs)))
 	half := len(docs) / 2
 	first, err := s.sendChunk(ctx, docs[:half])
 	if err != nil {
@@ -243,7 +246,7 @@ func (s *Sink) splitTooLarge(ctx context.Context, docs []document, ans answer) (
 	return append(first, second...), err
 }
 
-// itemFailures returns the failed items of a bulk answer and logs them, one
+// itemFailures returns the failed items of a bulk response and logs them, one
 // line per kind of failure.
 func (s *Sink) itemFailures(node string, docs []document, outcomes []outcome) []sink.ItemError {
 	type group struct {
@@ -274,11 +277,11 @@ func (s *Sink) itemFailures(node string, docs []document, outcomes []outcome) []
 		case g.verdict == permanent:
 			s.log.Error("Elasticsearch rejected alerts for good", attrs...)
 		case g.status == http.StatusUnauthorized || g.status == http.StatusForbidden:
-			s.log.Error("Elasticsearch denied writing alerts to the index; alerts wait in the spool until the privileges or write block are fixed", attrs...)
+			s.log.Error("Elasticsearch denied writing alerts to the index, so they wait in the spool until the privileges or write block are fixed", attrs...)
 		case g.status == http.StatusNotFound:
-			s.log.Error("the index does not exist and Elasticsearch may not create it; alerts wait in the spool until it exists", append(attrs, "index", s.cfg.Index)...)
+			s.log.Error("the index does not exist and Elasticsearch may not create it, so alerts wait in the spool until it exists", append(attrs, "index", s.cfg.Index)...)
 		default:
-			s.log.Warn("Elasticsearch could not store some alerts yet; they will be sent again", attrs...)
+			s.log.Warn("Elasticsearch could not store some alerts yet, so they will be sent again", attrs...)
 		}
 	}
 	return failures
@@ -293,7 +296,7 @@ func markAll(docs []document, v verdict, reason string) []sink.ItemError {
 	return out
 }
 
-// scrub removes the credentials from text built from a server's answer, in
+// scrub removes the credentials from text built from a server's response, in
 // case a proxy echoes a request header back.
 func (s *Sink) scrub(text string) string {
 	for _, secret := range s.secrets {

@@ -141,7 +141,7 @@ func TestWholeRequestFailures(t *testing.T) {
 		{http.StatusGatewayTimeout, "could not take the request", "504 Gateway Timeout"},
 		{http.StatusUnauthorized, "rejected the credentials", "security_exception"},
 		{http.StatusForbidden, "denied writing alerts", "is unauthorized for user"},
-		{http.StatusNotFound, "answered 404", "index_not_found_exception"},
+		{http.StatusNotFound, "returned 404 for _bulk", "no such index [logs-runningrat.alert-default]"},
 	}
 	for _, tt := range tests {
 		t.Run(http.StatusText(tt.status), func(t *testing.T) {
@@ -225,8 +225,8 @@ func TestTooLargeRequestIsSplit(t *testing.T) {
 	for _, a := range alerts {
 		assert.Equal(t, 1, srv.Writes(DefaultIndex, a.ID), a.ID)
 	}
-	assert.Equal(t, 3, srv.Stats().TooLarge, "8 documents, then 4 and 4, are each answered 413")
-	assert.Contains(t, logs.String(), "sending it in halves")
+	assert.Equal(t, 3, srv.Stats().TooLarge, "8 documents, then 4 and 4, each get 413")
+	assert.Contains(t, logs.String(), "sends it in halves")
 }
 
 func TestDocumentTooLargeIsPermanent(t *testing.T) {
@@ -438,7 +438,7 @@ func TestSlowServerTimesOut(t *testing.T) {
 
 	require.Error(t, err)
 	assert.Nil(t, sink.AsBatchError(err))
-	assert.Contains(t, err.Error(), "did not answer within Sink_Timeout 200ms")
+	assert.Contains(t, err.Error(), "timed out: no response within Sink_Timeout 200ms")
 	assert.True(t, errors.Is(err, context.DeadlineExceeded), "err: %v", err)
 
 	srv.SetDelay(0)

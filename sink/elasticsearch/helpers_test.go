@@ -78,8 +78,8 @@ func startFake(t *testing.T, opts bulk.Options) *bulk.Server {
 }
 
 // newSink builds the sink through the registry, as the plugin does, with
-// ES_URL set to url and Sink_Timeout to 5s unless keys say otherwise. The
-// log records every level.
+// ES_URL set to url and Sink_Timeout to 5s unless keys set them. The log
+// records every level.
 func newSink(t *testing.T, url string, keys config.Map) (*Sink, *logBuffer) {
 	t.Helper()
 	s, logs, err := buildSink(url, keys, format.Default)

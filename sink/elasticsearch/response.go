@@ -10,7 +10,8 @@ import (
 	"unicode/utf8"
 )
 
-// verdict is what an item's or a request's outcome means for its alerts.
+// verdict is the delivery state that an item's or a request's outcome
+// gives its alerts.
 type verdict int
 
 const (
@@ -19,11 +20,11 @@ const (
 	permanent         // the destination will never accept it
 )
 
-// retryableStatus are the statuses, of a whole answer or of one item, after
-// which the same request may succeed later: a timeout, back-pressure, and
-// the server errors that Elasticsearch, OpenSearch and the proxies in front
-// of them use for a node or shard that is busy or down. 501 and 505 are
-// left out because they never clear.
+// retryableStatus are the statuses, of a whole response or of one item,
+// after which the same request may succeed later. They are a timeout,
+// back-pressure, and the server errors that Elasticsearch, OpenSearch and
+// their proxies use for a node or shard that is busy or down. Other 5xx
+// statuses, such as 501 Not Implemented, do not clear by waiting.
 var retryableStatus = map[int]bool{
 	http.StatusRequestTimeout:      true,
 	http.StatusTooManyRequests:     true,
@@ -34,7 +35,7 @@ var retryableStatus = map[int]bool{
 }
 
 // statusOfType gives the status of an item error that came without one, as
-// with filter_path or a proxy that rewrote the answer.
+// with filter_path or a proxy that rewrote the response.
 var statusOfType = map[string]int{
 	"version_conflict_engine_exception": http.StatusConflict,
 	"es_rejected_execution_exception":   http.StatusTooManyRequests,
@@ -44,7 +45,7 @@ var statusOfType = map[string]int{
 	"index_not_found_exception":         http.StatusNotFound,
 }
 
-// bulkResponse is the part of a _bulk answer the sink reads. Elasticsearch
+// bulkResponse is the part of a _bulk response the sink reads. Elasticsearch
 // 7 adds _type to each item and 8 moves errors before took; neither
 // matters here.
 type bulkResponse struct {
@@ -139,25 +140,25 @@ func classify(item bulkItem) outcome {
 	return o
 }
 
-// parseBulk decodes a _bulk answer and checks that it has one item per
-// document, in order. It returns an error for an answer it cannot trust.
+// parseBulk decodes a _bulk response and checks that it has one item per
+// document, in order. It returns an error for a response it cannot trust.
 func parseBulk(data []byte, docs []document) ([]outcome, error) {
 	var resp bulkResponse
 	if err := json.Unmarshal(data, &resp); err != nil {
-		return nil, fmt.Errorf("unreadable bulk answer (%v): %s", err, snippet(data))
+		return nil, fmt.Errorf("invalid bulk response (%v): %s", err, snippet(data))
 	}
 	if len(resp.Items) != len(docs) {
-		return nil, fmt.Errorf("bulk answer has %d items for %d documents", len(resp.Items), len(docs))
+		return nil, fmt.Errorf("bulk response has %d items for %d documents", len(resp.Items), len(docs))
 	}
 
 	outcomes := make([]outcome, len(docs))
 	for i, entry := range resp.Items {
 		if len(entry) != 1 {
-			return nil, fmt.Errorf("bulk answer item %d has %d actions instead of 1", i, len(entry))
+			return nil, fmt.Errorf("bulk response item %d has %d actions instead of 1", i, len(entry))
 		}
 		for _, item := range entry {
 			if item.ID != nil && *item.ID != docs[i].id {
-				return nil, fmt.Errorf("bulk answer item %d is for _id %q, not %q: the items are out of order", i, *item.ID, docs[i].id)
+				return nil, fmt.Errorf("bulk response item %d is for _id %q, not %q: the items are out of order", i, *item.ID, docs[i].id)
 			}
 			outcomes[i] = classify(item)
 		}
@@ -165,12 +166,12 @@ func parseBulk(data []byte, docs []document) ([]outcome, error) {
 	return outcomes, nil
 }
 
-// describeAnswer summarises a failed answer as "HTTP 429 from <node>:
-// type: reason", from Elasticsearch's {"error": ..., "status": N} body, the
-// {"message": ...} of some proxies and cloud gateways, or the start of a
-// text body.
-func describeAnswer(a answer) string {
-	return fmt.Sprintf("HTTP %d from %s: %s", a.status, a.node, errorText(a.body))
+// describeResponse summarises a failed response as "HTTP 429 from <node>:
+// type: reason". The reason comes from Elasticsearch's {"error": ...,
+// "status": N} body, the {"message": ...} of some proxies and cloud
+// gateways, or the start of a text body.
+func describeResponse(res response) string {
+	return fmt.Sprintf("HTTP %d from %s: %s", res.status, res.node, errorText(res.body))
 }
 
 func errorText(body []byte) string {
@@ -197,7 +198,7 @@ func errorText(body []byte) string {
 }
 
 // maxReason bounds the reasons kept in errors and logs: a mapping error
-// quotes part of the document, and a proxy may answer a whole HTML page.
+// quotes part of the document, and a proxy may send a whole HTML page.
 const maxReason = 500
 
 // snippet returns the start of a body as one printable line.

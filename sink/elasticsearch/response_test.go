@@ -54,12 +54,12 @@ func TestClassifyItem(t *testing.T) {
 	}
 }
 
-func TestParseBulkRejectsUntrustedAnswers(t *testing.T) {
+func TestParseBulkRejectsUntrustedResponses(t *testing.T) {
 	docs := []document{{id: "1"}, {id: "2"}}
 	tests := []struct {
 		name, body, want string
 	}{
-		{"not JSON", "<html>ok</html>", "unreadable bulk answer"},
+		{"not JSON", "<html>ok</html>", "invalid bulk response"},
 		{"too few items", `{"errors":false,"items":[{"create":{"_id":"1","status":201}}]}`, "1 items for 2 documents"},
 		{"out of order", `{"errors":false,"items":[{"create":{"_id":"2","status":201}},{"create":{"_id":"1","status":201}}]}`, "out of order"},
 		{"two actions in one item", `{"errors":false,"items":[{"create":{"_id":"1","status":201},"index":{}},{"create":{"_id":"2","status":201}}]}`, "has 2 actions"},

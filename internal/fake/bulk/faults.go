@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// ItemFault is a failure of one bulk item inside a 200 answer with
+// ItemFault is a failure of one bulk item inside a 200 response with
 // "errors": true.
 type ItemFault int
 
@@ -38,7 +38,8 @@ func (f ItemFault) String() string {
 	return "no fault"
 }
 
-// faults is what the server has been told to get wrong. Server.mu guards it.
+// faults are the failures the server has been set to inject. Server.mu
+// guards them.
 type faults struct {
 	failStatus   int
 	skipRequests int // how many bulk requests to serve before failing
@@ -67,7 +68,7 @@ func newFaults() faults {
 	}
 }
 
-// FailRequests answers the next n bulk requests with the HTTP status
+// FailRequests responds to the next n bulk requests with the HTTP status
 // (429, 500, 502, 503, 504, 401, 403, 404 or any other) and the body the
 // product sends with it, before checking credentials and without storing
 // anything. Requests for / are not counted. n of 0 clears it.
@@ -108,7 +109,7 @@ func (s *Server) SetRandomItemFaults(rate float64, seed uint64, faults ...ItemFa
 	s.faults.random = rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 }
 
-// SetMaxContentLength answers 413 to request bodies longer than n bytes,
+// SetMaxContentLength responds 413 to request bodies longer than n bytes,
 // as Elasticsearch does above http.max_content_length.
 func (s *Server) SetMaxContentLength(n int64) {
 	s.mu.Lock()

@@ -12,7 +12,7 @@ import (
 )
 
 // drainLimit bounds how much of a rejected body the server reads before it
-// answers, so that the client can finish sending and read the answer.
+// responds, so that the client can finish sending and read the response.
 const drainLimit = 256 << 20
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
@@ -30,7 +30,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			return
 		case <-down:
-			// Drops the connection without an answer, as a crashed node does.
+			// Drops the connection without a response, as a crashed node does.
 			panic(http.ErrAbortHandler)
 		}
 	}
@@ -99,7 +99,11 @@ func (s *Server) serveBulk(w http.ResponseWriter, r *http.Request, pathIndex str
 	status := s.faults.takeRequestFault()
 	s.mu.Unlock()
 	if status != 0 {
-		s.finish(w, &req, requestFailure(s.opts.Flavor, status, pathIndex, basicUser(r)), func(st *Stats) { st.Failed++ })
+		index := pathIndex
+		if actions, err := parseBulk(s.opts.Flavor, body, pathIndex, ""); err == nil && index == "" {
+			index = actions[0].Index
+		}
+		s.finish(w, &req, requestFailure(s.opts.Flavor, status, index, basicUser(r)), func(st *Stats) { st.Failed++ })
 		return
 	}
 
@@ -146,7 +150,7 @@ func (s *Server) bulkBody(took time.Duration, errors bool, items []map[string]it
 	return fmt.Appendf(nil, `{"took":%d,"errors":%t,"items":%s}`, ms, errors, itemsJSON)
 }
 
-// finish records the request, counts it, and writes the answer.
+// finish records the request, counts it, and writes the response.
 func (s *Server) finish(w http.ResponseWriter, req *Request, rep reply, count func(*Stats)) {
 	req.Status = rep.status
 	s.mu.Lock()
@@ -194,7 +198,7 @@ func (s *Server) acceptsContentType(header string) bool {
 }
 
 // authenticate returns nil when the request carries the credentials the
-// server requires, or the 401 answer.
+// server requires, or the 401 response.
 func (s *Server) authenticate(r *http.Request) *reply {
 	if s.opts.Username == "" && s.opts.APIKey == "" {
 		return nil
@@ -244,7 +248,7 @@ func (s *Server) write(w http.ResponseWriter, rep reply) {
 	if rep.contentType != "" {
 		h.Set("Content-Type", rep.contentType)
 	}
-	// Elasticsearch 7.14 and later name themselves in every answer but
+	// Elasticsearch 7.14 and later name themselves in every response but
 	// 401 and 403; proxies and OpenSearch do not.
 	fromProduct := rep.contentType == "application/json"
 	if !s.opts.Flavor.isOpenSearch() && fromProduct && rep.status != http.StatusUnauthorized && rep.status != http.StatusForbidden {

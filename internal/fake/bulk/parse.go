@@ -15,7 +15,7 @@ type bulkAction struct {
 	pipeline string
 }
 
-// requestError is a failure of a whole request, answered as Elasticsearch's
+// requestError is a failure of a whole request, sent as Elasticsearch's
 // {"error": {...}, "status": N} body.
 type requestError struct {
 	status int

@@ -71,7 +71,7 @@ func errorBody(status int, cause errorCause) []byte {
 	return b
 }
 
-// reply is a whole answer.
+// reply is a whole HTTP response.
 type reply struct {
 	status      int
 	contentType string
@@ -83,8 +83,8 @@ func jsonReply(status int, body []byte) reply {
 	return reply{status: status, contentType: "application/json", body: body}
 }
 
-// requestFailure is what the product, or a proxy in front of it, answers
-// with status to a bulk request on index.
+// requestFailure returns the response with status that the product, or a
+// proxy in front of it, sends to a bulk request on index.
 func requestFailure(f Flavor, status int, index, user string) reply {
 	if user == "" {
 		user = "alerts_writer"
@@ -106,7 +106,7 @@ func requestFailure(f Flavor, status int, index, user string) reply {
 	case http.StatusInternalServerError:
 		return jsonReply(status, errorBody(status, errorCause{Type: "illegal_state_exception", Reason: "failed to process the bulk request on the coordinating node"}))
 	case http.StatusBadGateway, http.StatusGatewayTimeout:
-		// A reverse proxy in front of the cluster answers these, in HTML.
+		// A reverse proxy in front of the cluster sends these, in HTML.
 		text := http.StatusText(status)
 		body := fmt.Sprintf("<html>\r\n<head><title>%d %s</title></head>\r\n<body>\r\n<center><h1>%d %s</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n", status, text, status, text)
 		return reply{status: status, contentType: "text/html", body: []byte(body)}
@@ -126,8 +126,8 @@ func requestFailure(f Flavor, status int, index, user string) reply {
 	return jsonReply(status, errorBody(status, errorCause{Type: "exception", Reason: fmt.Sprintf("injected failure with status %d", status)}))
 }
 
-// authFailure is the 401 answer to missing or wrong credentials. The
-// security plugin of OpenSearch answers in plain text.
+// authFailure returns the 401 response to missing or wrong credentials. The
+// security plugin of OpenSearch responds in plain text.
 func authFailure(f Flavor, user string, missing bool) reply {
 	if f.isOpenSearch() {
 		return reply{

@@ -1,9 +1,9 @@
 // Package bulk is a fake Elasticsearch and OpenSearch server for tests. It
 // parses the _bulk API's NDJSON as Elasticsearch does, stores documents by
-// index and _id, and answers in the shape of Elasticsearch 7, 8 or 9 or of
+// index and _id, and responds in the shape of Elasticsearch 7, 8 or 9 or of
 // OpenSearch 2, including their partial failures. While it serves requests,
 // a test can tell it to fail whole requests, fail chosen items, reject large
-// bodies, answer slowly, or go down and come back on the same address.
+// bodies, respond slowly, or go down and come back on the same address.
 //
 // It listens on 127.0.0.1 only and uses no testing package, so that any test
 // or long-running fault-injection program can drive it.
@@ -23,7 +23,7 @@ import (
 	"sync"
 )
 
-// Flavor is the product and major version whose answers the server copies.
+// Flavor is the product and major version whose responses the server copies.
 type Flavor int
 
 const (
@@ -124,12 +124,19 @@ func (s *Server) listen(addr string) error {
 	ts.Config.ErrorLog = log.New(io.Discard, "", 0)
 	if s.opts.TLS {
 		ts.StartTLS()
-		s.cert = ts.Certificate()
 	} else {
 		ts.Start()
 	}
 
-	s.addr = ln.Addr().String()
+	// addr and cert are set once, at Start, so that URL and CertificatePEM
+	// read them without a lock. Up listens on the same address, and
+	// httptest serves the same certificate every time.
+	if s.addr == "" {
+		s.addr = ln.Addr().String()
+		if s.opts.TLS {
+			s.cert = ts.Certificate()
+		}
+	}
 	s.ts = ts
 	s.down = make(chan struct{})
 	return nil
@@ -169,7 +176,7 @@ func (s *Server) WriteCAFile(path string) error {
 }
 
 // Down stops listening: new connections are refused, and requests in
-// progress are cut off without an answer, as when a node crashes. The
+// progress are cut off without a response, as when a node crashes. The
 // stored documents are kept.
 func (s *Server) Down() {
 	s.life.Lock()

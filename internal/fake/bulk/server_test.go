@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,13 +24,13 @@ func startServer(t *testing.T, opts Options) *Server {
 	return s
 }
 
-type answer struct {
+type response struct {
 	status int
 	header http.Header
 	body   []byte
 }
 
-func post(t *testing.T, s *Server, path, body string, header ...string) answer {
+func post(t *testing.T, s *Server, path, body string, header ...string) response {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, s.URL()+path, strings.NewReader(body))
 	require.NoError(t, err)
@@ -40,7 +41,7 @@ func post(t *testing.T, s *Server, path, body string, header ...string) answer {
 	return do(t, req)
 }
 
-func do(t *testing.T, req *http.Request) answer {
+func do(t *testing.T, req *http.Request) response {
 	t.Helper()
 	client := &http.Client{Timeout: 10 * time.Second}
 	resp, err := client.Do(req)
@@ -48,24 +49,24 @@ func do(t *testing.T, req *http.Request) answer {
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
-	return answer{resp.StatusCode, resp.Header, body}
+	return response{resp.StatusCode, resp.Header, body}
 }
 
-// bulkAnswer is the part of a bulk answer the tests read.
-type bulkAnswer struct {
+// bulkResponse is the part of a bulk response the tests read.
+type bulkResponse struct {
 	Errors bool                                `json:"errors"`
 	Items  []map[string]map[string]interface{} `json:"items"`
 }
 
-func decodeBulk(t *testing.T, a answer) bulkAnswer {
+func decodeBulk(t *testing.T, a response) bulkResponse {
 	t.Helper()
 	require.Equal(t, http.StatusOK, a.status, string(a.body))
-	var out bulkAnswer
+	var out bulkResponse
 	require.NoError(t, json.Unmarshal(a.body, &out), string(a.body))
 	return out
 }
 
-func item(t *testing.T, b bulkAnswer, i int) map[string]interface{} {
+func item(t *testing.T, b bulkResponse, i int) map[string]interface{} {
 	t.Helper()
 	require.Greater(t, len(b.Items), i)
 	for _, v := range b.Items[i] {
@@ -408,4 +409,49 @@ func TestFailRequestsAfter(t *testing.T) {
 	}
 
 	assert.Equal(t, []int{200, 503, 503, 200}, statuses)
+}
+
+func TestFaultsChangeWhileServing(t *testing.T) {
+	s := startServer(t, Options{})
+	client := &http.Client{Timeout: 5 * time.Second}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := 0; i < 200; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				body := fmt.Sprintf("{\"create\":{\"_index\":\"a\",\"_id\":\"w%d-%d\"}}\n{}\n", w, i%20)
+				resp, err := client.Post(s.URL()+"/_bulk", "application/x-ndjson", strings.NewReader(body))
+				if err == nil {
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+			}
+		})
+	}
+
+	for i := range 20 {
+		s.FailRequests(2, http.StatusServiceUnavailable)
+		s.FailItem(fmt.Sprintf("w0-%d", i), ItemRejected, 1)
+		s.SetRandomItemFaults(0.1, uint64(i), ItemInternalError)
+		s.SetDelay(time.Millisecond)
+		if i%5 == 0 {
+			s.Down()
+			require.NoError(t, s.Up())
+		}
+		_ = s.Stats()
+		_ = s.Documents()
+		_ = s.Requests()
+		s.ClearFaults()
+	}
+	close(stop)
+	wg.Wait()
+
+	for id, n := range s.WriteCounts("a") {
+		assert.Equal(t, 1, n, id)
+	}
 }

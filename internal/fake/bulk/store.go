@@ -13,7 +13,7 @@ type Document struct {
 	// Index is the target that the request named: an index, an alias or a
 	// data stream.
 	Index string
-	// BackingIndex is the _index the server answered with: the index
+	// BackingIndex is the _index in the server's response: the index
 	// itself, or a data stream's .ds-… backing index.
 	BackingIndex string
 	ID           string
@@ -26,17 +26,17 @@ type Document struct {
 // Stats counts what the server has seen since it started.
 type Stats struct {
 	Requests     int // every HTTP request, / included
-	BulkRequests int // requests to a _bulk path that got an answer
+	BulkRequests int // requests to a _bulk path that got a response
 	Items        int // bulk items handled
 	Created      int // items stored by create or index
-	Conflicts    int // create items answered 409
+	Conflicts    int // create items that got 409
 	ItemFaults   int // items failed by FailItem or SetRandomItemFaults
-	Failed       int // requests answered by FailRequests
-	TooLarge     int // requests answered 413
-	Unauthorized int // requests answered 401
+	Failed       int // requests failed by FailRequests
+	TooLarge     int // requests that got 413
+	Unauthorized int // requests that got 401
 }
 
-// Request describes a bulk request the server answered. It holds no
+// Request describes a bulk request the server responded to. It holds no
 // header, so that credentials never reach a test's output.
 type Request struct {
 	Path        string
@@ -65,7 +65,7 @@ type storedDoc struct {
 	generation int
 }
 
-// indexState is what the fake knows of an index or data stream.
+// indexState is the state of an index or data stream.
 type indexState struct {
 	dataStream bool
 	generation int // data stream generation, from 1
@@ -185,7 +185,7 @@ func (s *Server) WriteCounts(index string) map[string]int {
 	return out
 }
 
-// Conflicts returns how many creates of the _id in index were answered 409.
+// Conflicts returns how many creates of the _id in index got 409.
 func (s *Server) Conflicts(index, id string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -199,7 +199,7 @@ func (s *Server) Stats() Stats {
 	return s.stats
 }
 
-// Requests returns the last bulk requests answered, oldest first, at most
+// Requests returns the last bulk requests responded to, oldest first, at most
 // 1000.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
