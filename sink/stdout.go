@@ -6,8 +6,8 @@ import (
 	"os"
 	"sync"
 
-	"github.com/edgehunt/runningrat/format"
 	"github.com/edgehunt/runningrat/detect"
+	"github.com/edgehunt/runningrat/format"
 )
 
 func init() {
