@@ -105,7 +105,7 @@ func (c *conn) readObject() ([]byte, error) {
 	}
 }
 
-// socketState is what a look at an idle socket found.
+// socketState is the state of an idle socket, as a non-blocking peek sees it.
 type socketState int
 
 const (
