@@ -12,7 +12,7 @@ SAMPLES := $(wildcard testdata/samples/*.log)
 # that the alerts of `make run` equal testdata/golden/*.extended.jsonl.
 SAMPLE_START := 2025-05-14T10:21:07Z
 
-.PHONY: all build run test vet unit race e2e faultrun fuzz bench clean
+.PHONY: all build run test vet unit race e2e interop faultrun fuzz bench clean
 
 all: build
 
@@ -52,7 +52,7 @@ run: build
 
 # test: what CI runs. Unit and table tests, vet, the race detector, and the
 # end-to-end tests that load the real .so through flbhost.
-test: vet race e2e
+test: vet race e2e interop
 
 vet:
 	$(GO) vet ./...
@@ -67,6 +67,12 @@ race:
 
 e2e: build
 	$(GO) test -count=1 -v -run 'TestEndToEnd' ./e2e
+
+# interop: the forward sink against the OpenTelemetry Collector's forward
+# receiver, an implementation of the protocol that this project did not
+# write. It is a module of its own to keep the Collector out of go.mod.
+interop:
+	cd sink/forward/interop && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 # faultrun: 1M records with 1k alerts through the library, against an
 # Elasticsearch, a Splunk HEC and a Fluent forward peer that fail as the
