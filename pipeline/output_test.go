@@ -394,7 +394,7 @@ func TestNewRejectsUnknownSink(t *testing.T) {
 	cfg, err := LoadConfig(config.Map{"Sink": "kafka"})
 	require.NoError(t, err)
 	_, err = New(cfg, config.Map{}, slog.New(slog.DiscardHandler))
-	assert.ErrorContains(t, err, `unknown sink "kafka": use one of file, stdout`)
+	assert.ErrorContains(t, err, `unknown sink "kafka": use one of elasticsearch, file, forward, splunk, stdout`)
 }
 
 // FuzzFlush feeds arbitrary chunks to Flush: whatever Fluent Bit hands
