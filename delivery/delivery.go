@@ -88,7 +88,7 @@ func (d *Deliverer) Start() {
 	go d.run()
 }
 
-// Notify tells the loop that new alerts are in the spool. It never blocks.
+// Notify wakes the loop because new alerts are in the spool. It never blocks.
 func (d *Deliverer) Notify() {
 	select {
 	case d.wake <- struct{}{}:

@@ -36,7 +36,7 @@ const (
 
 // Output is one configured instance. Flush is safe for concurrent use, as
 // Fluent Bit's Workers setting requires. A flush only appends its alerts to
-// the spool; a Deliverer sends them to the sink on its own goroutine, so a
+// the spool. A Deliverer sends them to the sink on its own goroutine, so a
 // slow or failing sink never blocks Fluent Bit's log flow.
 type Output struct {
 	cfg       Config
@@ -164,8 +164,8 @@ func (o *Output) Flush(data []byte, tag string) Status {
 }
 
 // spoolAlerts appends the flush's alerts to the spool in one synced
-// transaction. Only then may the flush return OK: Fluent Bit forgets the
-// chunk after that.
+// transaction. Only then may the flush return OK, because Fluent Bit drops
+// the chunk after that.
 func (o *Output) spoolAlerts(w *worker, tag string) Status {
 	values := make([][]byte, len(w.alerts))
 	for i := range w.alerts {

@@ -24,7 +24,7 @@ type Sink interface {
 	// stored at the destination (written and synced, or acknowledged).
 	//
 	// A *BatchError lists the alerts that failed, each as transient (send
-	// again later) or permanent (the destination rejects it for good); the
+	// again later) or permanent (the destination rejects it for good). The
 	// alerts it does not list were delivered. Any other error means that
 	// none of the batch counts as delivered and all of it is sent again.
 	// A sink must tolerate redelivery: every copy carries the same alert
@@ -74,7 +74,7 @@ func AsBatchError(err error) *BatchError {
 	return nil
 }
 
-// Options is what a sink factory gets besides the configuration.
+// Options are the inputs of a sink factory besides the configuration.
 type Options struct {
 	Config config.Getter
 	Log    *slog.Logger

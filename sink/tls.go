@@ -52,7 +52,7 @@ func LoadTLS(g config.Getter, defaultOn bool, log *slog.Logger) (*tls.Config, er
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("Sink_TLS_CA_File %s holds no PEM certificate", path)
+			return nil, fmt.Errorf("Sink_TLS_CA_File %s contains no PEM certificate", path)
 		}
 		cfg.RootCAs = pool
 	}

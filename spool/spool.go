@@ -53,7 +53,7 @@ type Spool struct {
 // Recovery describes what Open found in a damaged spool file.
 type Recovery struct {
 	Damaged   bool
-	Reason    string // what was wrong with the file
+	Reason    string // the damage found in the file
 	Recovered int    // alerts copied into the new spool
 	// Lost is the number of alerts that the damaged file listed but that
 	// could not be read, or -1 when the file was too damaged to tell.
@@ -63,8 +63,8 @@ type Recovery struct {
 
 // Open opens the spool file at path, creating it and its folder if needed.
 // A file that bbolt cannot open or whose consistency check fails is moved
-// aside, whatever can be read from it is copied into a new spool, and the
-// returned Recovery says what happened; the caller logs it.
+// aside, and whatever can be read from it is copied into a new spool. The
+// returned Recovery describes what happened, for the caller to log.
 func Open(path string, maxBytes int64, log *slog.Logger) (*Spool, Recovery, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
