@@ -58,7 +58,7 @@ type Recovery struct {
 	// Lost is the number of alerts that the damaged file listed but that
 	// could not be read, or -1 when the file was too damaged to tell.
 	Lost    int
-	MovedTo string // where the damaged file was kept
+	MovedTo string // path of the damaged file, kept for inspection
 }
 
 // Open opens the spool file at path, creating it and its folder if needed.
