@@ -56,6 +56,10 @@ type Deliverer struct {
 	done    chan struct{}
 	stopper sync.Once
 
+	// lastFailureLog is when a failed attempt was last logged as a warning;
+	// only the loop's goroutine uses it.
+	lastFailureLog time.Time
+
 	delivered     atomic.Int64
 	deadLettered  atomic.Int64
 	failedBatches atomic.Int64
@@ -158,7 +162,11 @@ func (d *Deliverer) run() {
 		}
 
 		if d.deliver(items) {
+			if failures > 0 {
+				d.log.Info("alert delivery works again", "sink", d.cfg.SinkName, "failed_attempts", failures)
+			}
 			failures = 0
+			d.lastFailureLog = time.Time{}
 			continue
 		}
 		failures++
@@ -214,7 +222,7 @@ func (d *Deliverer) deliver(items []spool.Item) bool {
 			"batch", len(alerts), "failed", len(batch.Items), "error", sendErr)
 	default:
 		retry = true
-		d.log.Warn("alert delivery failed, will retry", "sink", d.cfg.SinkName, "batch", len(alerts), "error", sendErr)
+		d.logFailure(len(alerts), sendErr)
 	}
 
 	if len(rejects) > 0 {
@@ -237,6 +245,23 @@ func (d *Deliverer) deliver(items []spool.Item) bool {
 	}
 	d.delivered.Add(int64(len(done) - len(rejects)))
 	return !retry
+}
+
+// failureLogInterval is the least time between two warnings about the same
+// outage; the attempts in between are logged at debug level.
+const failureLogInterval = time.Minute
+
+// logFailure logs a failed attempt: at warning level for the first of an
+// outage and then once per failureLogInterval, so that an outage of hours
+// does not fill the agent's log.
+func (d *Deliverer) logFailure(batch int, err error) {
+	attrs := []any{"sink", d.cfg.SinkName, "batch", batch, "queued", d.spool.Len(), "error", err}
+	if !d.lastFailureLog.IsZero() && time.Since(d.lastFailureLog) < failureLogInterval {
+		d.log.Debug("alert delivery failed, will retry", attrs...)
+		return
+	}
+	d.lastFailureLog = time.Now()
+	d.log.Warn("alert delivery failed, will retry", attrs...)
 }
 
 func itemValue(items []spool.Item, key uint64) []byte {
