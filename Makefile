@@ -47,7 +47,7 @@ run: build
 			name=$$(basename $$f .log); \
 			$(CHUNK) -tag fw.$$name -start $(SAMPLE_START) -step 1s -o $(BUILD)/$$name.chunks $$f || exit 1; \
 		done; \
-		$(HOST) -p Sink=stdout $(PLUGIN) $(patsubst testdata/samples/%.log,$(BUILD)/%.chunks,$(SAMPLES)); \
+		$(HOST) -p Sink=stdout -p Spool_Dir=$(BUILD)/spool $(PLUGIN) $(patsubst testdata/samples/%.log,$(BUILD)/%.chunks,$(SAMPLES)); \
 	fi
 
 # test: what CI runs. Unit and table tests, vet, the race detector, and the
@@ -90,7 +90,8 @@ fuzz:
 	$(GO) test -run XXX -fuzz '^FuzzFlush$$' -fuzztime $(FUZZTIME) ./pipeline
 
 bench:
-	$(GO) test -run XXX -bench . -benchmem -count 6 ./cef ./detect ./pipeline | tee $(BUILD)/bench.txt
+	@mkdir -p $(BUILD)
+	$(GO) test -run XXX -bench . -benchmem -count 6 ./cef ./detect ./pipeline ./spool | tee $(BUILD)/bench.txt
 	$(GO) run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da $(BUILD)/bench.txt
 
 clean:

@@ -318,7 +318,7 @@ func TestEndToEndInvalidConfigStopsStartup(t *testing.T) {
 		name, property, message string
 	}{
 		{"bad mode", "Detection_Mode=fuzzy", `invalid detection mode \"fuzzy\"`},
-		{"unknown sink", "Sink=kafka", `unknown sink \"kafka\"`},
+		{"unknown sink", "Sink=kafka", `invalid Sink \"kafka\"`},
 		{"file sink without path", "Sink=file", "Sink file needs Path"},
 		{"bad spool name", "Spool_Name=a/b", `invalid Spool_Name \"a/b\"`},
 	}

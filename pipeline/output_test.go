@@ -390,11 +390,25 @@ func TestLoadConfig(t *testing.T) {
 	assert.Equal(t, 5*time.Second, cfg.ShutdownTimeout)
 }
 
+func TestDefaultSpoolNameIgnoresSinkCase(t *testing.T) {
+	names := map[string]bool{}
+	for _, settings := range []config.Map{{}, {"Sink": "stdout"}, {"Sink": "STDOUT"}, {"sink": " Stdout "}} {
+		cfg, err := LoadConfig(settings)
+		require.NoError(t, err)
+		names[cfg.SpoolName] = true
+	}
+	assert.Len(t, names, 1)
+
+	a, _ := LoadConfig(config.Map{"Sink": "file", "Path": "/a"})
+	b, _ := LoadConfig(config.Map{"Sink": "file", "Path": "/b"})
+	assert.NotEqual(t, a.SpoolName, b.SpoolName, "different destinations get different spools")
+}
+
 func TestNewRejectsUnknownSink(t *testing.T) {
 	cfg, err := LoadConfig(config.Map{"Sink": "kafka"})
 	require.NoError(t, err)
 	_, err = New(cfg, config.Map{}, slog.New(slog.DiscardHandler))
-	assert.ErrorContains(t, err, `unknown sink "kafka": use one of elasticsearch, file, forward, splunk, stdout`)
+	assert.ErrorContains(t, err, `invalid Sink "kafka": use one of elasticsearch, file, forward, splunk, stdout`)
 }
 
 // FuzzFlush feeds arbitrary chunks to Flush: whatever Fluent Bit hands

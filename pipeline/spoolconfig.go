@@ -41,10 +41,16 @@ var destinationKeys = []string{
 // defaultSpoolName names an instance's spool after its sink and a hash of
 // its destination, so that the same output finds its spool again after a
 // restart and two outputs to different places never share one.
+// The sink name is hashed as the plugin reads it (lower case, stdout when
+// unset), so that "Sink Splunk" and "Sink splunk" find the same spool.
 func defaultSpoolName(sinkName string, g config.Getter) string {
 	h := sha256.New()
 	for _, k := range destinationKeys {
-		fmt.Fprintf(h, "%s=%s\n", strings.ToLower(k), strings.TrimSpace(g.Get(k)))
+		v := strings.TrimSpace(g.Get(k))
+		if k == "Sink" {
+			v = sinkName
+		}
+		fmt.Fprintf(h, "%s=%s\n", strings.ToLower(k), v)
 	}
 	return sinkName + "-" + hex.EncodeToString(h.Sum(nil))[:12]
 }

@@ -89,8 +89,11 @@ func FLBPluginInit(plugin unsafe.Pointer) (status int) {
 	if messageKey == "" {
 		messageKey = "log, message or msg"
 	}
-	log.Info("started", "sink", cfg.Sink, "detection_mode", cfg.Mode.String(),
-		"alert_format", alertFormat, "message_key", messageKey)
+	log.Info("started", "sink", cfg.Sink, "path", getter{plugin}.Get("Path"),
+		"detection_mode", cfg.Mode.String(), "alert_format", alertFormat, "message_key", messageKey,
+		"spool_max_size", cfg.SpoolMaxSize, "shutdown_timeout", cfg.ShutdownTimeout.String(),
+		"delivery_batch_size", cfg.DeliveryBatchSize, "delivery_retry_max_wait", cfg.RetryMaxWait.String(),
+		"skip_log_interval", cfg.SkipLogInterval.String(), "plugin_log_level", cfg.LogLevel.String())
 	return output.FLB_OK
 }
 

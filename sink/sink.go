@@ -104,7 +104,7 @@ func New(name string, opts Options) (Sink, error) {
 	f, ok := factories[strings.ToLower(name)]
 	mu.RUnlock()
 	if !ok {
-		return nil, fmt.Errorf("unknown sink %q: use one of %s", name, strings.Join(Names(), ", "))
+		return nil, fmt.Errorf("invalid Sink %q: use one of %s", name, strings.Join(Names(), ", "))
 	}
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)

@@ -109,5 +109,5 @@ func TestNewSink(t *testing.T) {
 	assert.IsType(t, &Writer{}, s)
 
 	_, err = New("nosuch", Options{Config: config.Map{}})
-	assert.ErrorContains(t, err, `unknown sink "nosuch": use one of`)
+	assert.ErrorContains(t, err, `invalid Sink "nosuch": use one of`)
 }

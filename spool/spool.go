@@ -155,8 +155,8 @@ func (s *Spool) load() error {
 }
 
 // Append adds values in one transaction, synced to disk before it returns.
-// It returns ErrFull, adding nothing, when they would take the queue past
-// its maximum size.
+// It returns ErrFull, adding nothing, when they would take a non-empty queue
+// past its maximum size.
 func (s *Spool) Append(values [][]byte) error {
 	var size int64
 	for _, v := range values {
@@ -165,7 +165,9 @@ func (s *Spool) Append(values [][]byte) error {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.maxBytes > 0 && s.bytes+size > s.maxBytes {
+	// An empty spool takes any one batch, so that a flush whose alerts alone
+	// exceed the limit is not refused for ever.
+	if s.maxBytes > 0 && s.bytes > 0 && s.bytes+size > s.maxBytes {
 		return ErrFull
 	}
 	err := s.db.Update(func(tx *bolt.Tx) error {

@@ -82,6 +82,14 @@ func TestSpoolFull(t *testing.T) {
 	assert.NoError(t, s.Append(values("b", 2)))
 }
 
+func TestSpoolEmptyTakesAnOversizedBatch(t *testing.T) {
+	s, _ := open(t, filepath.Join(t.TempDir(), "spool.db"), 30)
+	defer s.Close()
+
+	require.NoError(t, s.Append(values("a", 3)), "a flush bigger than the limit gets into an empty spool")
+	assert.ErrorIs(t, s.Append(values("b", 1)), ErrFull)
+}
+
 func TestSpoolSurvivesReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "spool.db")
 	s, _ := open(t, path, 0)
