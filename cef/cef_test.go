@@ -2,6 +2,7 @@ package cef
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -227,4 +228,75 @@ func TestCheckHeaderAgreesWithParseLine(t *testing.T) {
 			assert.Equal(t, r.ParseLine([]byte(line)), CheckHeader([]byte(line)))
 		})
 	}
+}
+
+func TestRawValues(t *testing.T) {
+	tests := []struct {
+		name string
+		line string
+		fold bool
+		want []string
+	}{
+		{"one value", "CEF:0|V|P|1|2|n|3|act=a request=/ui/chk?x=1 src=1", false, []string{"/ui/chk?x=1"}},
+		{"first key after the header", "CEF:0|V|P|1|2|n|3|request=/a b=c", false, []string{"/a"}},
+		{"escaped equals kept raw", `CEF:0|V|P|1|2|n|3|request=/a?m\=1 b=c`, false, []string{`/a?m\=1`}},
+		{"duplicates", "CEF:0|V|P|1|2|n|3|request=/a request=/b", false, []string{"/a", "/b"}},
+		{"other keys starting alike", "CEF:0|V|P|1|2|n|3|requestMethod=GET requestContext=x", false, nil},
+		{"inside another value", "CEF:0|V|P|1|2|n|3|msg=xrequest=/a", false, nil},
+		{"case differs, exact", "CEF:0|V|P|1|2|n|3|REQUEST=/a", false, nil},
+		{"case differs, folded", "CEF:0|V|P|1|2|n|3|REQUEST=/a request=/b", true, []string{"/b", "/a"}},
+		{"empty value", "CEF:0|V|P|1|2|n|3|request= src=1", false, []string{""}},
+		{"at the end", "CEF:0|V|P|1|2|n|3|request=", false, []string{""}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := NewRawValues([]byte(tt.line), "request", tt.fold)
+			var got []string
+			for v, ok := r.Next(); ok; v, ok = r.Next() {
+				got = append(got, string(v))
+			}
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
+
+// FuzzRawValues checks that every request value ParseLine keeps, in any
+// letter case of the key, is inside one of the raw values RawValues finds.
+func FuzzRawValues(f *testing.F) {
+	f.Add([]byte("CEF:0|V|P|1|2|n|3|request=/a Request=/b x=request=/c"))
+	f.Add([]byte(`<1>h CEF:1|V|P|1|2|n\|request=x|3| request=/a\ b=c`))
+	f.Fuzz(func(t *testing.T, line []byte) {
+		var r Record
+		if r.ParseLine(line) != nil {
+			return
+		}
+		var raws []string
+		rv := NewRawValues(line, "request", true)
+		for v, ok := rv.Next(); ok; v, ok = rv.Next() {
+			raws = append(raws, string(v))
+		}
+		for _, p := range r.Pairs() {
+			if !equalFoldASCII(p.Key, "request") {
+				continue
+			}
+			found := false
+			for _, raw := range raws {
+				raw = strings.TrimSuffix(raw, "\r")
+				var probe Record
+				if string(probe.decode([]byte(raw), true)) == string(p.Value) || utf8Sanitized(raw) == string(p.Value) {
+					found = true
+					break
+				}
+			}
+			if !found {
+				t.Fatalf("value %q of %q not among raw values %q", p.Value, p.Key, raws)
+			}
+		}
+	})
+}
+
+func utf8Sanitized(raw string) string {
+	var probe Record
+	b := appendValidUTF8(nil, []byte(raw))
+	return string(probe.decode(b, true))
 }

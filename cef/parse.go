@@ -269,3 +269,94 @@ func CutLine(msg []byte) (line, rest []byte) {
 	}
 	return msg, nil
 }
+
+// RawValues finds, without parsing the line, every raw extension value
+// whose key is Key: each place where Key and "=" follow the start of the
+// extension or a blank, up to where the parser would end that value. It
+// finds a superset of what ParseLine assigns to the key (a "key=" inside a
+// header field is found too), which makes it a safe filter: a value that
+// RawValues does not return cannot be one that ParseLine keeps. The values
+// are raw: escapes are not decoded. Use it as an iterator with Next.
+type RawValues struct {
+	line   []byte
+	key    string
+	fold   bool // match the key without regard to ASCII case
+	anchor int  // offset in key of the byte searched for
+	from   int
+	upper  bool // searching the upper-case anchor (second pass when fold)
+}
+
+// NewRawValues starts a search for key in line. key must be a non-empty
+// CEF key; with fold, "REQUEST=" is found for "request".
+func NewRawValues(line []byte, key string, fold bool) RawValues {
+	return RawValues{line: line, key: key, fold: fold, anchor: anchorOffset(key)}
+}
+
+// Next returns the next raw value and true, or nil and false at the end.
+func (r *RawValues) Next() ([]byte, bool) {
+	for {
+		c := r.key[r.anchor]
+		if r.upper {
+			c = upperASCII(c)
+		}
+		i := -1
+		if r.from < len(r.line) {
+			i = bytes.IndexByte(r.line[r.from:], c)
+		}
+		if i < 0 {
+			if r.fold && !r.upper && upperASCII(c) != c {
+				r.upper, r.from = true, 0
+				continue
+			}
+			return nil, false
+		}
+
+		pos := r.from + i
+		r.from = pos + 1
+		start := pos - r.anchor
+		end := start + len(r.key)
+		if start < 0 || end >= len(r.line) || r.line[end] != '=' {
+			continue
+		}
+		if start > 0 && r.line[start-1] != ' ' && r.line[start-1] != '|' {
+			continue
+		}
+		if !r.keyAt(start) {
+			continue
+		}
+		valueEnd, _ := scanValue(r.line, end+1)
+		return r.line[end+1 : valueEnd], true
+	}
+}
+
+func (r *RawValues) keyAt(start int) bool {
+	candidate := r.line[start : start+len(r.key)]
+	if r.fold {
+		return equalFoldASCII(candidate, r.key)
+	}
+	return string(candidate) == r.key
+}
+
+// anchorOffset picks the byte of key to search for: the one least common in
+// log text, so that IndexByte stops rarely. For "request" it is the "q".
+func anchorOffset(key string) int {
+	const common = "etaoinsrhldcumfpgwybvkxjqz" // most to least common in English
+	best, bestRank := 0, -1
+	for i := range len(key) {
+		rank := bytes.IndexByte([]byte(common), lowerASCII(key[i]))
+		if rank < 0 {
+			return i // a digit or punctuation: rarer than any letter
+		}
+		if rank > bestRank {
+			best, bestRank = i, rank
+		}
+	}
+	return best
+}
+
+func upperASCII(c byte) byte {
+	if 'a' <= c && c <= 'z' {
+		return c - 'a' + 'A'
+	}
+	return c
+}

@@ -79,8 +79,6 @@ type ColumnValue struct {
 type Compiled struct {
 	Rule       *Rule
 	conditions []condition
-	exactScan  *prefilter
-	lenient    *prefilter
 	project    []projected
 	entities   []entity
 }
@@ -91,6 +89,9 @@ type condition struct {
 	op     Op
 	equals [][]byte
 	terms  *termMatcher
+	// exactScan and lenientScan are the raw-text prefilters of a has_any
+	// condition, for exact and extended mode.
+	exactScan, lenientScan *prefilter
 }
 
 type projected struct {
@@ -110,7 +111,6 @@ func Compile(rule *Rule) (*Compiled, error) {
 		return nil, fmt.Errorf("rule %s has no conditions", rule.ID)
 	}
 
-	var hasAnyValues []string
 	for _, w := range rule.Where {
 		col, ok := cef.ColumnByName(w.Column)
 		if !ok {
@@ -124,14 +124,13 @@ func Compile(rule *Rule) (*Compiled, error) {
 			}
 		case HasAny:
 			cond.terms = newTermMatcher(w.Values)
-			hasAnyValues = append(hasAnyValues, w.Values...)
+			cond.exactScan = newPrefilter(w.Values, false)
+			cond.lenientScan = newPrefilter(w.Values, true)
 		default:
 			return nil, fmt.Errorf("rule %s: column %s: unsupported operator %d", rule.ID, w.Column, w.Op)
 		}
 		c.conditions = append(c.conditions, cond)
 	}
-	c.exactScan = newPrefilter(hasAnyValues, false)
-	c.lenient = newPrefilter(hasAnyValues, true)
 
 	for _, name := range rule.Project {
 		if name == "TimeGenerated" {
@@ -155,12 +154,43 @@ func Compile(rule *Rule) (*Compiled, error) {
 }
 
 // MayMatch reports whether the raw text of a record (a CEF line) could
-// match in the given mode. False means that parsing the line is wasted work.
+// match in the given mode. False means that parsing the line is wasted work,
+// so it must never be false for a line that Evaluate would match.
+//
+// For each has_any condition it looks only at the raw values of the
+// column's CEF key (cef.RawValues, in any letter case in extended mode),
+// because a match needs the needle in that value: a line without the key
+// cannot match, and a typical line is searched over its URL instead of its
+// whole length.
 func (c *Compiled) MayMatch(text []byte, mode Mode) bool {
-	if mode == Exact {
-		return c.exactScan.mayMatch(text)
+	for i := range c.conditions {
+		cond := &c.conditions[i]
+		if cond.op != HasAny {
+			continue
+		}
+		scan := cond.exactScan
+		if mode == Extended {
+			scan = cond.lenientScan
+		}
+
+		key := cond.column.Key()
+		if key == "" {
+			// A header field: no key to narrow the search to.
+			if !scan.mayMatch(text) {
+				return false
+			}
+			continue
+		}
+		values := cef.NewRawValues(text, key, mode == Extended)
+		found := false
+		for v, ok := values.Next(); ok && !found; v, ok = values.Next() {
+			found = scan.mayMatch(v)
+		}
+		if !found {
+			return false
+		}
 	}
-	return c.lenient.mayMatch(text)
+	return true
 }
 
 // Evaluate decides the rule on rec and fills m. In Exact mode it reproduces

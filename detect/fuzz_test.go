@@ -4,6 +4,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/edgehunt/runningrat/cef"
+	"github.com/edgehunt/runningrat/internal/casefile"
 )
 
 // termRegexp is a second, independent formulation of the term match: the
@@ -48,7 +51,7 @@ func FuzzTermMatch(f *testing.F) {
 				t.Fatalf("%q has %q: matcher %v, regexp %v", value, n, got, want)
 			}
 		}
-		if m.matchAny([]byte(value)) && !compileRunningRATOnce().MayMatch([]byte(value), Exact) {
+		if m.matchAny([]byte(value)) && !compileRunningRATOnce().conditions[1].exactScan.mayMatch([]byte(value)) {
 			t.Fatalf("prefilter rejects %q, which matches", value)
 		}
 	})
@@ -65,4 +68,34 @@ func compileRunningRATOnce() *Compiled {
 		compiledForFuzz = c
 	}
 	return compiledForFuzz
+}
+
+// FuzzPrefilter checks the promise of MayMatch on whole lines: whenever
+// parsing and evaluating a line raises an alert, in either mode, MayMatch
+// lets the line through. The seeds are the corpus lines; the fuzzer mutates
+// their escapes, encodings, keys and framing.
+func FuzzPrefilter(f *testing.F) {
+	cases, err := casefile.Load()
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, c := range cases {
+		if c.Kind == "cef" {
+			f.Add(c.Line)
+		}
+	}
+	rule := compileRunningRATOnce()
+
+	f.Fuzz(func(t *testing.T, line []byte) {
+		var rec cef.Record
+		if rec.ParseLine(line) != nil {
+			return
+		}
+		var m Match
+		for _, mode := range []Mode{Exact, Extended} {
+			if rule.Evaluate(&rec, mode, &m) != NoMatch && !rule.MayMatch(line, mode) {
+				t.Fatalf("MayMatch rejects %q in %s mode, which alerts", line, mode)
+			}
+		}
+	})
 }
