@@ -80,15 +80,17 @@ func CheckHeader(line []byte) error {
 // that "\|" does not escape, or -1.
 func nextHeaderPipe(line []byte, pos int) int {
 	for pos < len(line) {
-		i := bytes.IndexAny(line[pos:], `|\`)
+		i := bytes.IndexByte(line[pos:], '|')
 		if i < 0 {
 			return -1
 		}
-		pos += i
-		if line[pos] == '|' {
-			return pos + 1
+		// A backslash before the pipe may escape it. Backslashes are rare
+		// in headers, so they are looked for only in the bytes skipped.
+		if j := bytes.IndexByte(line[pos:pos+i], '\\'); j >= 0 {
+			pos += j + 2 // a backslash takes the next byte with it
+			continue
 		}
-		pos += 2 // a backslash takes the next byte with it
+		return pos + i + 1
 	}
 	return -1
 }
@@ -289,7 +291,24 @@ type RawValues struct {
 // NewRawValues starts a search for key in line. key must be a non-empty
 // CEF key; with fold, "REQUEST=" is found for "request".
 func NewRawValues(line []byte, key string, fold bool) RawValues {
-	return RawValues{line: line, key: key, fold: fold, anchor: anchorOffset(key)}
+	return KeyFinder{key: key, anchor: anchorOffset(key)}.Values(line, fold)
+}
+
+// KeyFinder holds a key prepared for RawValues, so that a caller that
+// searches many lines for one key prepares it once.
+type KeyFinder struct {
+	key    string
+	anchor int
+}
+
+// NewKeyFinder prepares key, a non-empty CEF key.
+func NewKeyFinder(key string) KeyFinder {
+	return KeyFinder{key: key, anchor: anchorOffset(key)}
+}
+
+// Values starts a search for the finder's key in line.
+func (k KeyFinder) Values(line []byte, fold bool) RawValues {
+	return RawValues{line: line, key: k.key, fold: fold, anchor: k.anchor}
 }
 
 // Next returns the next raw value and true, or nil and false at the end.

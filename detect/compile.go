@@ -90,8 +90,11 @@ type condition struct {
 	equals [][]byte
 	terms  *termMatcher
 	// exactScan and lenientScan are the raw-text prefilters of a has_any
-	// condition, for exact and extended mode.
+	// condition, for exact and extended mode; keyFinder finds the raw
+	// values of the column's CEF key.
 	exactScan, lenientScan *prefilter
+	keyFinder              cef.KeyFinder
+	hasKey                 bool
 }
 
 type projected struct {
@@ -126,6 +129,9 @@ func Compile(rule *Rule) (*Compiled, error) {
 			cond.terms = newTermMatcher(w.Values)
 			cond.exactScan = newPrefilter(w.Values, false)
 			cond.lenientScan = newPrefilter(w.Values, true)
+			if key := col.Key(); key != "" {
+				cond.keyFinder, cond.hasKey = cef.NewKeyFinder(key), true
+			}
 		default:
 			return nil, fmt.Errorf("rule %s: column %s: unsupported operator %d", rule.ID, w.Column, w.Op)
 		}
@@ -173,15 +179,14 @@ func (c *Compiled) MayMatch(text []byte, mode Mode) bool {
 			scan = cond.lenientScan
 		}
 
-		key := cond.column.Key()
-		if key == "" {
+		if !cond.hasKey {
 			// A header field: no key to narrow the search to.
 			if !scan.mayMatch(text) {
 				return false
 			}
 			continue
 		}
-		values := cef.NewRawValues(text, key, mode == Extended)
+		values := cond.keyFinder.Values(text, mode == Extended)
 		found := false
 		for v, ok := values.Next(); ok && !found; v, ok = values.Next() {
 			found = scan.mayMatch(v)
