@@ -31,6 +31,10 @@ type anchor struct {
 type anchored struct {
 	token  []byte // lower case
 	offset int    // position of the anchor byte in token
+	// beforeEquals marks a token anchored on the "=" that follows it, which
+	// a CEF line may write as "\=": the token ends just before the "=" or
+	// its backslash.
+	beforeEquals bool
 }
 
 // newPrefilter builds the filter for a rule's has_any values. With
@@ -49,6 +53,14 @@ func newPrefilter(values []string, decodable bool) *prefilter {
 		separators += "/"
 	}
 	for _, v := range values {
+		// A value that ends in "=" is anchored on that "=": URLs hold few
+		// of them, fewer than of any letter. Extended mode's decodings
+		// cannot hide it, because a line with '%' passes anyway.
+		if head, ok := strings.CutSuffix(v, "="); ok && len(head) >= 2 && !strings.ContainsAny(head, separators) {
+			p.add('=', anchored{token: []byte(strings.ToLower(head)), beforeEquals: true})
+			continue
+		}
+
 		token := strings.ToLower(longestFragment(v, separators))
 		if len(token) < 2 {
 			p.disabled = true
@@ -139,6 +151,12 @@ func (a *anchor) find(text []byte) bool {
 			i += from
 			for _, f := range a.fragments {
 				start := i - f.offset
+				if f.beforeEquals {
+					start = i - len(f.token)
+					if i > 0 && text[i-1] == '\\' {
+						start--
+					}
+				}
 				if start >= 0 && start+len(f.token) <= len(text) && equalLower(text[start:start+len(f.token)], f.token) {
 					return true
 				}
