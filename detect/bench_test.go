@@ -37,3 +37,17 @@ func BenchmarkEvaluate(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkMayMatchPercent is the extended prefilter on a benign line whose
+// URL holds a percent escape, which it must decode to rule out.
+func BenchmarkMayMatchPercent(b *testing.B) {
+	rule := compileRunningRAT(b)
+	line := []byte(`May 14 10:21:09 zscaler-nss CEF:0|Zscaler|NSSWeblog|5.7|Allowed|Allowed|3|act=Allowed request=www.example.com/search?q=quarterly%20report&lang=en requestMethod=GET`)
+	b.SetBytes(int64(len(line)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if rule.MayMatch(line, Extended) {
+			b.Fatal("benign line passed the prefilter")
+		}
+	}
+}

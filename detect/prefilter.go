@@ -16,8 +16,8 @@ import (
 // checked against the fragments anchored on that byte.
 type prefilter struct {
 	anchors []anchor
-	// decodable makes any '%', "\/" or non-ASCII byte pass, because extended
-	// mode decodes those before matching.
+	// decodable makes mayMatch also look at the text after extended mode's
+	// decodings of '%', "\/" and non-ASCII code points.
 	decodable bool
 	disabled  bool
 }
@@ -124,14 +124,35 @@ func longestFragment(v, separators string) string {
 	return best
 }
 
-// mayMatch reports whether text could hold a match.
+// maxDecodedScan is the longest text that mayMatch decodes on the stack.
+// Longer text with something to decode is let through unexamined.
+const maxDecodedScan = 1024
+
+// mayMatch reports whether text could hold a match. With decodable set it
+// also tries every combination of extended mode's decodings, the same ones
+// Evaluate tries, without allocating.
 func (p *prefilter) mayMatch(text []byte) bool {
-	if p.disabled {
+	if p.disabled || p.findAny(text) {
 		return true
 	}
-	if p.decodable && hasDecodable(text) {
+	if !p.decodable || !hasDecodable(text) {
+		return false
+	}
+	if len(text) > maxDecodedScan {
 		return true
 	}
+
+	var a, b [maxDecodedScan]byte
+	for _, flags := range decodingOrder {
+		decoded, ok := appendDecoded(a[:0], b[:0], text, flags)
+		if ok && p.findAny(decoded) {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *prefilter) findAny(text []byte) bool {
 	for i := range p.anchors {
 		if p.anchors[i].find(text) {
 			return true

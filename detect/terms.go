@@ -148,106 +148,131 @@ var decodeReasons = []struct {
 // applyDecodings returns v with the decodings in flags applied in a fixed
 // order, and whether every one of them changed something.
 func applyDecodings(v []byte, flags int) ([]byte, bool) {
-	out := v
-	if flags&decodeEscapedSlash != 0 {
-		next, changed := unescapeSlashes(out)
-		if !changed {
-			return nil, false
-		}
-		out = next
-	}
-	if flags&decodePercent != 0 {
-		next, changed := percentDecode(out)
-		if !changed {
-			return nil, false
-		}
-		out = next
-	}
-	if flags&decodeUnicodeFold != 0 {
-		next, changed := foldToASCII(out)
-		if !changed {
-			return nil, false
-		}
-		out = next
+	out, ok := appendDecoded(nil, nil, v, flags)
+	if !ok {
+		return nil, false
 	}
 	return out, true
 }
 
-func unescapeSlashes(v []byte) ([]byte, bool) {
-	var out []byte
+// appendDecoded applies the decodings in flags to v in a fixed order,
+// using a and b as scratch space: the result lives in one of them, which
+// must each have room for len(v) bytes to avoid allocating (no decoding
+// makes text longer). ok is false when a decoding in flags changed nothing.
+func appendDecoded(a, b, v []byte, flags int) (out []byte, ok bool) {
+	out = v
+	for _, step := range [...]int{decodeEscapedSlash, decodePercent, decodeUnicodeFold} {
+		if flags&step == 0 {
+			continue
+		}
+		var changed bool
+		switch step {
+		case decodeEscapedSlash:
+			out, changed = appendUnescapedSlashes(a[:0], out)
+		case decodePercent:
+			out, changed = appendPercentDecoded(a[:0], out)
+		default:
+			out, changed = appendFoldedASCII(a[:0], out)
+		}
+		if !changed {
+			return nil, false
+		}
+		a, b = b, a
+	}
+	return out, true
+}
+
+func appendUnescapedSlashes(dst, v []byte) ([]byte, bool) {
+	changed := false
 	for i := 0; i < len(v); i++ {
 		if v[i] == '\\' && i+1 < len(v) && v[i+1] == '/' {
-			if out == nil {
-				out = append(make([]byte, 0, len(v)), v[:i]...)
-			}
-			out = append(out, '/')
+			dst = append(dst, '/')
+			changed = true
 			i++
 			continue
 		}
-		if out != nil {
-			out = append(out, v[i])
-		}
+		dst = append(dst, v[i])
 	}
-	return out, out != nil
+	return dst, changed
 }
 
 // maxPercentRounds bounds repeated percent-decoding: two rounds undo the
 // double encoding that proxies and evasive clients produce.
 const maxPercentRounds = 2
 
-func percentDecode(v []byte) ([]byte, bool) {
-	changed := false
-	for range maxPercentRounds {
-		next, ok := percentDecodeOnce(v)
-		if !ok {
+// appendPercentDecoded decodes %XX escapes, in up to maxPercentRounds
+// rounds; the rounds run in dst itself, which only shrinks.
+func appendPercentDecoded(dst, v []byte) ([]byte, bool) {
+	start := len(dst)
+	dst, changed := appendPercentDecodedOnce(dst, v)
+	if !changed {
+		return dst, false
+	}
+	for range maxPercentRounds - 1 {
+		round := dst[start:]
+		n := len(round)
+		var again bool
+		round, again = percentDecodeInPlace(round)
+		dst = dst[:start+len(round)]
+		if !again || len(round) == n {
 			break
 		}
-		v, changed = next, true
 	}
-	return v, changed
+	return dst, true
 }
 
-func percentDecodeOnce(v []byte) ([]byte, bool) {
-	var out []byte
+func appendPercentDecodedOnce(dst, v []byte) ([]byte, bool) {
+	changed := false
 	for i := 0; i < len(v); i++ {
 		if v[i] == '%' && i+2 < len(v) && isHex(v[i+1]) && isHex(v[i+2]) {
-			if out == nil {
-				out = append(make([]byte, 0, len(v)), v[:i]...)
-			}
-			out = append(out, unhex(v[i+1])<<4|unhex(v[i+2]))
+			dst = append(dst, unhex(v[i+1])<<4|unhex(v[i+2]))
+			changed = true
 			i += 2
 			continue
 		}
-		if out != nil {
-			out = append(out, v[i])
-		}
+		dst = append(dst, v[i])
 	}
-	return out, out != nil
+	return dst, changed
 }
 
-// foldToASCII replaces each non-ASCII code point whose Unicode simple case
-// folding orbit holds an ASCII letter (K KELVIN SIGN, LATIN SMALL LETTER
-// LONG S) with that letter.
-func foldToASCII(v []byte) ([]byte, bool) {
-	var out []byte
+// percentDecodeInPlace decodes one round of %XX escapes in b, writing over
+// it from the front, which is safe because the output never outruns the
+// input.
+func percentDecodeInPlace(b []byte) ([]byte, bool) {
+	w := 0
+	changed := false
+	for i := 0; i < len(b); i++ {
+		if b[i] == '%' && i+2 < len(b) && isHex(b[i+1]) && isHex(b[i+2]) {
+			b[w] = unhex(b[i+1])<<4 | unhex(b[i+2])
+			changed = true
+			i += 2
+		} else {
+			b[w] = b[i]
+		}
+		w++
+	}
+	return b[:w], changed
+}
+
+// appendFoldedASCII replaces each non-ASCII code point whose Unicode simple
+// case folding orbit holds an ASCII letter (K KELVIN SIGN, LATIN SMALL
+// LETTER LONG S) with that letter.
+func appendFoldedASCII(dst, v []byte) ([]byte, bool) {
+	changed := false
 	for i := 0; i < len(v); {
 		r, size := utf8.DecodeRune(v[i:])
 		if r >= utf8.RuneSelf {
 			if a, ok := asciiFold(r); ok {
-				if out == nil {
-					out = append(make([]byte, 0, len(v)), v[:i]...)
-				}
-				out = append(out, a)
+				dst = append(dst, a)
+				changed = true
 				i += size
 				continue
 			}
 		}
-		if out != nil {
-			out = append(out, v[i:i+size]...)
-		}
+		dst = append(dst, v[i:i+size]...)
 		i += size
 	}
-	return out, out != nil
+	return dst, changed
 }
 
 func asciiFold(r rune) (byte, bool) {
