@@ -135,7 +135,11 @@ func (p *prefilter) mayMatch(text []byte) bool {
 	if p.disabled || p.findAny(text) {
 		return true
 	}
-	if !p.decodable || !hasDecodable(text) {
+	if !p.decodable {
+		return false
+	}
+	present := decodingsPresent(text)
+	if present == 0 {
 		return false
 	}
 	if len(text) > maxDecodedScan {
@@ -144,6 +148,9 @@ func (p *prefilter) mayMatch(text []byte) bool {
 
 	var a, b [maxDecodedScan]byte
 	for _, flags := range decodingOrder {
+		if flags&^present != 0 {
+			continue // a decoding that would change nothing
+		}
 		decoded, ok := appendDecoded(a[:0], b[:0], text, flags)
 		if ok && p.findAny(decoded) {
 			return true
@@ -191,10 +198,13 @@ func (a *anchor) find(text []byte) bool {
 	return false
 }
 
-// hasDecodable reports whether text holds a '%', "\/" or a non-ASCII byte.
-func hasDecodable(text []byte) bool {
+// decodingsPresent returns the decodings that could change text: percent
+// when it holds a '%', escaped slash for "\/", Unicode folding for a
+// non-ASCII byte.
+func decodingsPresent(text []byte) int {
+	flags := 0
 	if bytes.IndexByte(text, '%') >= 0 {
-		return true
+		flags |= decodePercent
 	}
 	for from := 0; ; {
 		i := bytes.IndexByte(text[from:], '\\')
@@ -203,10 +213,19 @@ func hasDecodable(text []byte) bool {
 		}
 		from += i + 1
 		if from < len(text) && text[from] == '/' {
-			return true
+			flags |= decodeEscapedSlash
+			break
 		}
 	}
-	return !isASCII(text)
+	if !isASCII(text) {
+		flags |= decodeUnicodeFold
+	}
+	return flags
+}
+
+// hasDecodable reports whether text holds a '%', "\/" or a non-ASCII byte.
+func hasDecodable(text []byte) bool {
+	return decodingsPresent(text) != 0
 }
 
 func isASCII(b []byte) bool {
