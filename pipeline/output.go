@@ -180,7 +180,7 @@ func (o *Output) spoolAlerts(w *worker, tag string) Status {
 	switch err := o.spool.Append(values); {
 	case errors.Is(err, spool.ErrFull):
 		o.spoolFull.Add(1)
-		o.fullLog.warn("spool full", tag, fmt.Sprintf(
+		o.fullLog.warn(spoolFullKind, tag, fmt.Sprintf(
 			"the spool holds %d bytes of undelivered alerts, Spool_Max_Size is %d: asking Fluent Bit to retry the chunk until the sink catches up",
 			o.spool.Bytes(), o.cfg.SpoolMaxSize))
 		return Retry
@@ -228,11 +228,16 @@ const (
 	splitFields
 )
 
-// splitFieldKeys are the keys that mark a record whose CEF fields were split
-// before they reached the plugin: the rule's columns under their CEF or
-// CommonSecurityLog names.
-var splitFieldKeys = map[string]bool{
-	"request": true, "RequestURL": true, "requestMethod": true, "RequestMethod": true,
+// isSplitFieldKey reports whether key marks a record whose CEF fields were
+// split before they reached the plugin: a rule column under its CEF or
+// CommonSecurityLog name. A switch, because a map lookup hashes every key
+// of every record.
+func isSplitFieldKey(key []byte) bool {
+	switch string(key) {
+	case "request", "RequestURL", "requestMethod", "RequestMethod":
+		return true
+	}
+	return false
 }
 
 // classify decides how to read a record. A split record has a rule column
@@ -250,7 +255,7 @@ func (o *Output) classify(w *worker) ([]byte, recordKind) {
 		if !ok {
 			break
 		}
-		if splitFieldKeys[string(key)] {
+		if isSplitFieldKey(key) {
 			split = true
 		}
 		if value.Kind != chunk.Text {

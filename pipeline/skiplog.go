@@ -29,11 +29,21 @@ type skipLog struct {
 	now      func() time.Time
 
 	counts map[string]*atomic.Int64
+	// quietUntil holds, per known kind, the Unix time in nanoseconds before
+	// which lines of that kind are held back. It lets a flood of bad
+	// records skip the mutex; the map itself is never written after
+	// newSkipLog.
+	quietUntil map[string]*atomic.Int64
+	// held counts, per known kind, the lines held back since the last one.
+	held map[string]*atomic.Int64
 
 	mu         sync.Mutex
 	last       map[string]time.Time
 	suppressed map[string]int64
 }
+
+// spoolFullKind is the kind of the spool-full warning.
+const spoolFullKind = "spool full"
 
 func newSkipLog(log *slog.Logger, interval time.Duration) *skipLog {
 	s := &skipLog{
@@ -43,9 +53,15 @@ func newSkipLog(log *slog.Logger, interval time.Duration) *skipLog {
 		counts:     map[string]*atomic.Int64{},
 		last:       map[string]time.Time{},
 		suppressed: map[string]int64{},
+		quietUntil: map[string]*atomic.Int64{},
+		held:       map[string]*atomic.Int64{},
 	}
 	for _, r := range skipReasons {
 		s.counts[r] = new(atomic.Int64)
+	}
+	for _, kind := range append(skipReasons, spoolFullKind) {
+		s.quietUntil[kind] = new(atomic.Int64)
+		s.held[kind] = new(atomic.Int64)
 	}
 	return s
 }
@@ -87,16 +103,30 @@ func (s *skipLog) warn(kind, tag, message string) {
 // allow reports whether a line of the given kind may be logged now, and how
 // many were held back since the last one.
 func (s *skipLog) allow(kind string) (bool, int64) {
+	now := s.now()
+	quiet, held := s.quietUntil[kind], s.held[kind]
+	if quiet != nil && now.UnixNano() < quiet.Load() {
+		held.Add(1)
+		return false, 0
+	}
+
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.now()
 	if last, ok := s.last[kind]; ok && now.Sub(last) < s.interval {
-		s.suppressed[kind]++
+		if held != nil {
+			held.Add(1)
+		} else {
+			s.suppressed[kind]++
+		}
 		return false, 0
 	}
 	s.last[kind] = now
 	suppressed := s.suppressed[kind]
 	s.suppressed[kind] = 0
+	if quiet != nil {
+		quiet.Store(now.Add(s.interval).UnixNano())
+		suppressed += held.Swap(0)
+	}
 	return true, suppressed
 }
 
