@@ -82,7 +82,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"timeout", config.Map{"ES_URL": "http://127.0.0.1", "Sink_Timeout": "-1s"}, "invalid Sink_Timeout"},
 		{"TLS on http", config.Map{"ES_URL": "http://127.0.0.1", "Sink_TLS": "on"}, "Sink_TLS is on but ES_URL http://127.0.0.1 uses http"},
 		{"TLS off on https", config.Map{"ES_URL": "https://127.0.0.1", "Sink_TLS": "off"}, "Sink_TLS is off but ES_URL https://127.0.0.1 uses https"},
-		{"bad CA file", config.Map{"ES_URL": "https://127.0.0.1", "Sink_TLS_CA_File": notPEM}, "holds no PEM certificate"},
+		{"bad CA file", config.Map{"ES_URL": "https://127.0.0.1", "Sink_TLS_CA_File": notPEM}, "contains no PEM certificate"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
