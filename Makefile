@@ -82,12 +82,15 @@ faultrun: build
 	FAULT_RUN_RECORDS=1000000 FAULT_RUN_ALERTS=1000 FAULT_RUN_OUTAGE=30s \
 		$(GO) test -count=1 -v -timeout 30m -run 'TestEndToEndFaultRun' ./e2e
 
+# fuzz: each target for FUZZTIME, one after another. FUZZFLAGS passes more
+# flags to go test, such as '-parallel 1' to leave the other cores free.
 FUZZTIME ?= 30s
+FUZZFLAGS ?=
 fuzz:
-	$(GO) test -run XXX -fuzz '^FuzzParseLine$$' -fuzztime $(FUZZTIME) ./cef
-	$(GO) test -run XXX -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME) ./chunk
-	$(GO) test -run XXX -fuzz '^FuzzTermMatch$$' -fuzztime $(FUZZTIME) ./detect
-	$(GO) test -run XXX -fuzz '^FuzzFlush$$' -fuzztime $(FUZZTIME) ./pipeline
+	$(GO) test -run XXX -fuzz '^FuzzParseLine$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS) ./cef
+	$(GO) test -run XXX -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS) ./chunk
+	$(GO) test -run XXX -fuzz '^FuzzTermMatch$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS) ./detect
+	$(GO) test -run XXX -fuzz '^FuzzFlush$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS) ./pipeline
 
 bench:
 	@mkdir -p $(BUILD)

@@ -307,7 +307,7 @@ func TestEndToEndWorkersAndInstances(t *testing.T) {
 	for id, n := range seen {
 		assert.Equal(t, 2, n, id)
 	}
-	assert.Contains(t, run.stderr, "instance=runningrat.")
+	assert.Contains(t, run.stderr, "[output:runningrat:runningrat.1]", "log lines name their instance as Fluent Bit does")
 }
 
 // TestEndToEndInvalidConfigStopsStartup checks that a bad setting makes

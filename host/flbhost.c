@@ -23,6 +23,21 @@
  *     the legacy FLBPluginExit();
  *   - main thread: FLBPluginUnregister(def) if exported, dlclose.
  *
+ * With -R the host replays the chunk files, performs a hot reload as Fluent
+ * Bit v5.1.1 does on SIGHUP with Hot_Reload On (src/flb_reload.c,
+ * src/flb_plugin_proxy.c), then replays the chunk files again:
+ *   - main thread: dlopen again (the same handle, one more reference),
+ *     FLBPluginPreRegister(1), FLBPluginRegister(new def);
+ *   - old pipeline thread, per old instance: stop its workers,
+ *     FLBPluginOutputPreExit(1), FLBPluginExitCtx;
+ *   - main thread: FLBPluginUnregister(old def), dlclose (the library stays
+ *     loaded, and so does the Go runtime with its package-level state);
+ *   - new pipeline thread: FLBPluginInit for new instances numbered from 0
+ *     again, FLBPluginOutputPreRun(1), the second replay, and at the end the
+ *     ordinary shutdown with FLBPluginOutputPreExit(0).
+ * With Hot_Reload On, Fluent Bit passes 1 to every FLBPluginOutputPreRun,
+ * so -R does too.
+ *
  * The tag and the data of each flush are fresh heap copies that are
  * overwritten with POISON_BYTE and freed when the call returns, so a plugin
  * that keeps borrowed bytes reads garbage instead of passing by luck.
@@ -33,7 +48,8 @@
  *     ${VAR} first;
  *   - `tls on` and unknown net.* or oauth2* keys are hidden from the plugin
  *     but do not fail start-up as they do in Fluent Bit;
- *   - hot reload is not supported.
+ *   - a hot reload (-R) happens once, after the first replay, rather than
+ *     on a signal, and reads the same properties again.
  *
  * Chunk file format (written by cmd/flbchunk): a sequence of frames, each
  *   uint32 big-endian tag length (1 to MAX_TAG_LENGTH), the tag bytes (no NUL),
@@ -165,6 +181,8 @@ struct options {
     int retry_limit;
     int chunk_delay_ms; /* -d: pause between reading two chunks, to spread a replay over time */
     int quiet;
+    int reload;      /* -R: replay, hot reload, replay again */
+    int wait_stdin;  /* -s: after each replay, wait for a line on standard input */
     const char *plugin_path;
     char **chunk_paths;
     int chunk_path_count;
@@ -251,10 +269,24 @@ struct chunk_reader {
     unsigned long chunks_read;
 };
 
-/* The pipeline. Only the pipeline thread touches its fields, except the finished queue. */
+/*
+ * The pipeline of one configuration: one generation of instances. Only its
+ * pipeline thread touches its fields, except the finished queue and the
+ * reload handshake.
+ */
 struct engine {
     struct plugin *plugin;
     const struct options *options;
+    const char *label; /* names the generation in the summary */
+    int enable_hot_reload;  /* what FLBPluginOutputPreRun receives */
+    int exit_by_reload;     /* what FLBPluginOutputPreExit receives */
+    /* Reload handshake: the pipeline thread sets replayed after its replay
+     * (or a failed Init) and waits for stop before it stops the instances. */
+    pthread_mutex_t phase_lock;
+    pthread_cond_t phase_changed;
+    int hold_after_replay;
+    int replayed;
+    int stop;
     struct output_instance *instances;
     struct chunk_reader reader;
     int reader_done;
@@ -349,7 +381,7 @@ static long long now_ms(void)
 static void print_usage(FILE *out)
 {
     fprintf(out,
-        "usage: flbhost [-p KEY=VALUE]... [-i INSTANCES] [-w WORKERS] [-r RETRY_LIMIT] [-d MS] [-q]\n"
+        "usage: flbhost [-p KEY=VALUE]... [-i INSTANCES] [-w WORKERS] [-r RETRY_LIMIT] [-d MS] [-R] [-s] [-q]\n"
         "               PLUGIN.so CHUNKFILE...\n"
         "\n"
         "Loads a Fluent Bit Go output plugin and replays chunk files through it with\n"
@@ -371,6 +403,13 @@ static void print_usage(FILE *out)
         "                  waits %d ms before a retry; Fluent Bit waits seconds.\n"
         "  -d MILLISECONDS pause between reading two chunks (default 0), to spread a\n"
         "                  replay over time as a live input would\n"
+        "  -R              hot reload: replay the chunk files, reload as Fluent Bit does\n"
+        "                  on SIGHUP with Hot_Reload On (register the plugin again,\n"
+        "                  stop the old instances, start new ones with the same\n"
+        "                  properties), then replay the chunk files again\n"
+        "  -s              after each replay, before the instances stop, wait for a\n"
+        "                  line on standard input (or its end), so that a test can\n"
+        "                  inspect the running plugin\n"
         "  -q              print errors only\n"
         "  -h              print this help\n"
         "\n"
@@ -471,7 +510,7 @@ static void parse_options(int argc, char **argv, struct options *options)
     options->instances = 1;
     options->retry_limit = 1;
 
-    while ((option = getopt(argc, argv, "+p:i:w:r:d:qh")) != -1) {
+    while ((option = getopt(argc, argv, "+p:i:w:r:d:Rsqh")) != -1) {
         switch (option) {
         case 'p':
             add_property(options, optarg);
@@ -487,6 +526,12 @@ static void parse_options(int argc, char **argv, struct options *options)
             break;
         case 'd':
             options->chunk_delay_ms = parse_count(optarg, 'd', 0, MAX_CHUNK_DELAY_MS);
+            break;
+        case 'R':
+            options->reload = 1;
+            break;
+        case 's':
+            options->wait_stdin = 1;
             break;
         case 'q':
             options->quiet = 1;
@@ -1000,8 +1045,12 @@ static void *find_symbol(void *handle, const char *name)
     return dlerror() == NULL ? symbol : NULL;
 }
 
-/* Load the library and register it on the calling (main) thread. Returns -1 after logging why it failed. */
-static int load_plugin(const char *path, struct plugin *plugin)
+/*
+ * Load the library and register it on the calling (main) thread.
+ * hot_reloading is what FLBPluginPreRegister receives: 1 when a hot reload
+ * loads the library again. Returns -1 after logging why it failed.
+ */
+static int load_plugin(const char *path, struct plugin *plugin, int hot_reloading)
 {
     struct flbgo_output_plugin *go = &plugin->go;
     int result;
@@ -1035,7 +1084,7 @@ static int load_plugin(const char *path, struct plugin *plugin)
         return -1;
     }
 
-    if (plugin->pre_register != NULL && plugin->pre_register(0) == -1) {
+    if (plugin->pre_register != NULL && plugin->pre_register(hot_reloading) == -1) {
         log_error("FLBPluginPreRegister returned -1, so Fluent Bit would not register %s", path);
         return -1;
     }
@@ -1274,6 +1323,29 @@ static void stop_workers(struct engine *engine, struct output_instance *instance
     }
 }
 
+/* Tell the main thread that the replay is over, and with -R wait until it asks this generation to stop. */
+static void finish_replay(struct engine *engine)
+{
+    pthread_mutex_lock(&engine->phase_lock);
+    engine->replayed = 1;
+    pthread_cond_broadcast(&engine->phase_changed);
+    while (engine->hold_after_replay && !engine->stop) {
+        pthread_cond_wait(&engine->phase_changed, &engine->phase_lock);
+    }
+    pthread_mutex_unlock(&engine->phase_lock);
+}
+
+/* Block until a whole line or the end of standard input, for -s. */
+static void wait_for_stdin(const struct engine *engine)
+{
+    char buffer[256];
+
+    log_info("replay%s done; waiting for a line on standard input before stopping the instances",
+             engine->label);
+    while (fgets(buffer, sizeof(buffer), stdin) != NULL && strchr(buffer, '\n') == NULL) {
+    }
+}
+
 /* The pipeline thread: Fluent Bit runs Init, PreRun, the flushes of instances without workers, and the exit callbacks on it. */
 static void *pipeline_main(void *argument)
 {
@@ -1295,6 +1367,7 @@ static void *pipeline_main(void *argument)
                       "\"could not initialize '%s' plugin\" and exit code %d",
                       instance->name, result, plugin->name, EXIT_INIT_FAILED);
             engine->status = EXIT_INIT_FAILED;
+            finish_replay(engine);
             return NULL;
         }
         start_workers(engine, instance);
@@ -1302,18 +1375,22 @@ static void *pipeline_main(void *argument)
 
     if (plugin->pre_run != NULL) {
         for (i = 0; i < engine->options->instances; i++) {
-            plugin->pre_run(0);
+            plugin->pre_run(engine->enable_hot_reload);
         }
     }
 
     replay_chunks(engine);
+    if (engine->options->wait_stdin) {
+        wait_for_stdin(engine);
+    }
+    finish_replay(engine);
 
     for (i = 0; i < engine->options->instances; i++) {
         struct output_instance *instance = &engine->instances[i];
 
         stop_workers(engine, instance);
         if (plugin->pre_exit != NULL) {
-            plugin->pre_exit(0);
+            plugin->pre_exit(engine->exit_by_reload);
         }
         if (go->cb_exit_ctx != NULL) {
             go->cb_exit_ctx(instance->context.remote_context);
@@ -1331,46 +1408,169 @@ static int print_summary(const struct engine *engine)
     int dropped = 0;
     int i;
 
-    log_info("summary: chunks %lu, records %lu, instances %d, workers per instance %d",
-             engine->reader.chunks_read, engine->records_read, options->instances,
+    log_info("summary%s: chunks %lu, records %lu, instances %d, workers per instance %d",
+             engine->label, engine->reader.chunks_read, engine->records_read, options->instances,
              options->workers);
 
     for (i = 0; i < options->instances; i++) {
         const struct output_instance *instance = &engine->instances[i];
         const struct instance_stats *stats = &instance->stats;
 
-        log_info("summary: %s: flushes %lu (OK %lu, RETRY %lu, ERROR %lu), "
+        log_info("summary%s: %s: flushes %lu (OK %lu, RETRY %lu, ERROR %lu), "
                  "chunks delivered %lu (records %lu), chunks dropped %lu",
-                 instance->name, stats->flushes, stats->ok, stats->retry, stats->error,
+                 engine->label, instance->name, stats->flushes, stats->ok, stats->retry, stats->error,
                  stats->chunks_delivered, stats->records_delivered, stats->chunks_dropped);
         if (stats->chunks_dropped > 0) {
             dropped = 1;
         }
     }
 
-    log_info("summary: deepest flush stack use %zu of %d bytes",
-             engine->max_stack_used, FLUSH_STACK_SIZE);
+    log_info("summary%s: deepest flush stack use %zu of %d bytes",
+             engine->label, engine->max_stack_used, FLUSH_STACK_SIZE);
     {
         unsigned long flushes = 0;
 
         for (i = 0; i < options->instances; i++) {
             flushes += engine->instances[i].stats.flushes;
         }
-        log_info("summary: flush time longest %.3f ms, mean %.3f ms",
-                 engine->max_flush_ns / 1e6,
+        log_info("summary%s: flush time longest %.3f ms, mean %.3f ms",
+                 engine->label, engine->max_flush_ns / 1e6,
                  flushes > 0 ? engine->total_flush_ns / 1e6 / (double) flushes : 0.0);
     }
     return dropped;
+}
+
+/* Log the process's peak resident memory, VmHWM in /proc/self/status, which counts the plugin's Go heap too. */
+static void print_peak_memory(void)
+{
+    FILE *status = fopen("/proc/self/status", "r");
+    char line[256];
+
+    if (status == NULL) {
+        return;
+    }
+    while (fgets(line, sizeof(line), status) != NULL) {
+        long kilobytes;
+
+        if (sscanf(line, "VmHWM: %ld kB", &kilobytes) == 1) {
+            log_info("summary: peak resident memory (VmHWM) %ld kB", kilobytes);
+            break;
+        }
+    }
+    fclose(status);
+}
+
+/* Prepare a generation of instances over the chunk files, not yet started. */
+static void init_engine(struct engine *engine, struct plugin *plugin, const struct options *options,
+                        const char *label)
+{
+    int i;
+
+    memset(engine, 0, sizeof(*engine));
+    engine->plugin = plugin;
+    engine->options = options;
+    engine->label = label;
+    engine->enable_hot_reload = options->reload;
+    engine->reader.paths = options->chunk_paths;
+    engine->reader.path_count = options->chunk_path_count;
+    /* Enough read-ahead to keep every worker busy, and a bound on memory. */
+    engine->max_chunks_in_memory = 4 + 2 * (size_t) options->workers;
+    queue_init(&engine->finished);
+    pthread_mutex_init(&engine->phase_lock, NULL);
+    pthread_cond_init(&engine->phase_changed, NULL);
+
+    engine->instances = allocate(options->instances * sizeof(struct output_instance));
+    memset(engine->instances, 0, options->instances * sizeof(struct output_instance));
+    for (i = 0; i < options->instances; i++) {
+        struct output_instance *instance = &engine->instances[i];
+
+        instance->id = i;
+        snprintf(instance->name, sizeof(instance->name), "%s.%d", plugin->name, i);
+        instance->options = options;
+        instance->context.proxy = plugin;
+    }
+}
+
+static void start_pipeline(struct engine *engine, pthread_t *thread)
+{
+    int error = pthread_create(thread, NULL, pipeline_main, engine);
+
+    if (error != 0) {
+        log_error("cannot start the pipeline thread: %s", strerror(error));
+        exit(EXIT_USAGE);
+    }
+}
+
+static void unload_plugin(struct plugin *plugin)
+{
+    if (plugin->unregister != NULL) {
+        plugin->unregister(&plugin->def);
+    }
+    dlclose(plugin->handle);
+}
+
+/*
+ * Run the first generation until its replay is over, then reload as Fluent
+ * Bit does: register the library again, stop the old instances, unregister
+ * the old definition, and start the second generation. Returns 0, or
+ * EXIT_INIT_FAILED or EXIT_USAGE after logging why.
+ */
+static int run_with_reload(struct engine *old_engine, struct plugin *old_plugin,
+                           struct engine *new_engine, struct plugin *new_plugin,
+                           const struct options *options)
+{
+    pthread_t old_pipeline;
+    pthread_t new_pipeline;
+
+    old_engine->hold_after_replay = 1;
+    old_engine->exit_by_reload = 1;
+    start_pipeline(old_engine, &old_pipeline);
+
+    pthread_mutex_lock(&old_engine->phase_lock);
+    while (!old_engine->replayed) {
+        pthread_cond_wait(&old_engine->phase_changed, &old_engine->phase_lock);
+    }
+    pthread_mutex_unlock(&old_engine->phase_lock);
+
+    if (old_engine->status == EXIT_INIT_FAILED) {
+        pthread_join(old_pipeline, NULL);
+        return EXIT_INIT_FAILED;
+    }
+
+    log_info("hot reload: registering %s again", options->plugin_path);
+    if (load_plugin(options->plugin_path, new_plugin, 1) != 0) {
+        return EXIT_USAGE;
+    }
+
+    log_info("hot reload: stopping the old instances");
+    pthread_mutex_lock(&old_engine->phase_lock);
+    old_engine->stop = 1;
+    pthread_cond_broadcast(&old_engine->phase_changed);
+    pthread_mutex_unlock(&old_engine->phase_lock);
+    pthread_join(old_pipeline, NULL);
+    unload_plugin(old_plugin);
+
+    log_info("hot reload: starting the new instances");
+    init_engine(new_engine, new_plugin, options, " after reload");
+    start_pipeline(new_engine, &new_pipeline);
+    pthread_join(new_pipeline, NULL);
+    if (new_engine->status == EXIT_INIT_FAILED) {
+        return EXIT_INIT_FAILED;
+    }
+    unload_plugin(new_plugin);
+    return 0;
 }
 
 int main(int argc, char **argv)
 {
     struct options options;
     struct plugin plugin;
+    struct plugin reloaded_plugin;
     struct engine engine;
+    struct engine reloaded_engine;
     unsigned long chunk_count = 0;
     pthread_t pipeline;
-    int error;
+    int dropped;
     int i;
 
     parse_options(argc, argv, &options);
@@ -1392,44 +1592,30 @@ int main(int argc, char **argv)
         }
     }
 
-    if (load_plugin(options.plugin_path, &plugin) != 0) {
+    if (load_plugin(options.plugin_path, &plugin, 0) != 0) {
         return EXIT_USAGE;
     }
+    init_engine(&engine, &plugin, &options, options.reload ? " before reload" : "");
 
-    memset(&engine, 0, sizeof(engine));
-    engine.plugin = &plugin;
-    engine.options = &options;
-    engine.reader.paths = options.chunk_paths;
-    engine.reader.path_count = options.chunk_path_count;
-    /* Enough read-ahead to keep every worker busy, and a bound on memory. */
-    engine.max_chunks_in_memory = 4 + 2 * (size_t) options.workers;
-    queue_init(&engine.finished);
+    if (options.reload) {
+        int status = run_with_reload(&engine, &plugin, &reloaded_engine, &reloaded_plugin, &options);
 
-    engine.instances = allocate(options.instances * sizeof(struct output_instance));
-    memset(engine.instances, 0, options.instances * sizeof(struct output_instance));
-    for (i = 0; i < options.instances; i++) {
-        struct output_instance *instance = &engine.instances[i];
-
-        instance->id = i;
-        snprintf(instance->name, sizeof(instance->name), "%s.%d", plugin.name, i);
-        instance->options = &options;
-        instance->context.proxy = &plugin;
+        if (status != 0) {
+            return status;
+        }
+        dropped = print_summary(&engine);
+        dropped |= print_summary(&reloaded_engine);
+    }
+    else {
+        start_pipeline(&engine, &pipeline);
+        pthread_join(pipeline, NULL);
+        if (engine.status == EXIT_INIT_FAILED) {
+            return EXIT_INIT_FAILED;
+        }
+        unload_plugin(&plugin);
+        dropped = print_summary(&engine);
     }
 
-    error = pthread_create(&pipeline, NULL, pipeline_main, &engine);
-    if (error != 0) {
-        log_error("cannot start the pipeline thread: %s", strerror(error));
-        return EXIT_USAGE;
-    }
-    pthread_join(pipeline, NULL);
-    if (engine.status == EXIT_INIT_FAILED) {
-        return EXIT_INIT_FAILED;
-    }
-
-    if (plugin.unregister != NULL) {
-        plugin.unregister(&plugin.def);
-    }
-    dlclose(plugin.handle);
-
-    return print_summary(&engine) ? EXIT_DROPPED : 0;
+    print_peak_memory();
+    return dropped ? EXIT_DROPPED : 0;
 }

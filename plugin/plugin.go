@@ -11,13 +11,11 @@ package plugin
 import "C"
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"os"
 	"runtime/debug"
 	"sync"
-	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -34,16 +32,8 @@ const description = "Detects RunningRAT (POLONIUM) request parameters in CEF log
 // exitTimeout bounds how long FLBPluginExitCtx waits for a sink to close.
 const exitTimeout = 10 * time.Second
 
-var (
-	nextID    atomic.Int64
-	instances sync.Map // instance id -> *instance, for the legacy callbacks
-)
-
-type instance struct {
-	id  string
-	out *pipeline.Output
-	log *slog.Logger
-}
+// instances contains the running instances by name, for the legacy callbacks.
+var instances sync.Map
 
 // getter reads properties of the instance being initialised. It is valid
 // only during FLBPluginInit, because Fluent Bit overwrites the plugin
@@ -64,48 +54,61 @@ func FLBPluginRegister(def unsafe.Pointer) (status int) {
 func FLBPluginInit(plugin unsafe.Pointer) (status int) {
 	defer recoverTo(&status, output.FLB_ERROR, "init")
 
-	id := fmt.Sprintf("%s.%d", Name, nextID.Add(1)-1)
-	cfg, err := pipeline.LoadConfig(getter{plugin})
+	index := claimIndex()
+	id := instanceName(index)
+	inst, err := newInstance(index, id, getter{plugin})
+	if err != nil {
+		releaseIndex(index)
+		return output.FLB_ERROR
+	}
+
+	instances.Store(id, inst)
+	output.FLBPluginSetContext(plugin, inst)
+	return output.FLB_OK
+}
+
+// newInstance reads and validates the settings, then starts the pipeline,
+// the stats line and the metrics. A failure has been logged, with the key,
+// the value and what is allowed, when it returns an error.
+func newInstance(index int, id string, g getter) (*instance, error) {
+	cfg, err := pipeline.LoadConfig(g)
 	if err != nil {
 		newLogger(id, slog.LevelInfo).Error("invalid configuration", "error", err)
-		return output.FLB_ERROR
+		return nil, err
+	}
+	obs, err := pipeline.LoadObserveConfig(g)
+	if err != nil {
+		newLogger(id, slog.LevelInfo).Error("invalid configuration", "error", err)
+		return nil, err
 	}
 
 	log := newLogger(id, cfg.LogLevel)
-	out, err := pipeline.New(cfg, getter{plugin}, log)
+	out, err := pipeline.New(cfg, g, log)
 	if err != nil {
 		log.Error("cannot start", "error", err)
-		return output.FLB_ERROR
+		return nil, err
 	}
 
-	inst := &instance{id: id, out: out, log: log}
-	instances.Store(id, inst)
-	output.FLBPluginSetContext(plugin, inst)
-	alertFormat := string(cfg.AlertFormat)
-	if alertFormat == "" {
-		alertFormat = "the sink's own"
+	inst := &instance{id: id, index: index, out: out, log: log, panicTag: os.Getenv(panicTagEnv)}
+	if inst.panicTag != "" {
+		log.Warn("test hook active: flushes with this tag panic", "env", panicTagEnv, "tag", inst.panicTag)
 	}
-	messageKey := cfg.MessageKey
-	if messageKey == "" {
-		messageKey = "log, message or msg"
+	if err := inst.startObserving(obs); err != nil {
+		log.Error("cannot start", "error", err)
+		inst.close()
+		return nil, err
 	}
-	log.Info("started", "sink", cfg.Sink, "path", getter{plugin}.Get("Path"),
-		"detection_mode", cfg.Mode.String(), "alert_format", alertFormat, "message_key", messageKey,
-		"spool_max_size", cfg.SpoolMaxSize, "shutdown_timeout", cfg.ShutdownTimeout.String(),
-		"delivery_batch_size", cfg.DeliveryBatchSize, "delivery_retry_max_wait", cfg.RetryMaxWait.String(),
-		"skip_log_interval", cfg.SkipLogInterval.String(), "plugin_log_level", cfg.LogLevel.String())
-	return output.FLB_OK
+	log.Info("started", settingsAttrs(cfg, obs, g)...)
+	return inst, nil
 }
 
 //export FLBPluginFlushCtx
 func FLBPluginFlushCtx(ctx, data unsafe.Pointer, length C.int, tag *C.char) (status int) {
-	// A panic that escapes the per-record guards is a bug; retrying keeps
-	// the chunk's alerts instead of dropping them.
-	defer recoverTo(&status, output.FLB_RETRY, "flush")
+	defer recoverTo(&status, output.FLB_ERROR, "flush")
 
 	inst, ok := output.FLBPluginGetContext(ctx).(*instance)
 	if !ok {
-		fmt.Fprintf(os.Stderr, "[%s] flush for an unknown instance context %p, dropping the chunk\n", Name, ctx)
+		pluginLogger().Error("flush for an unknown instance context, dropping the chunk with FLB_ERROR", "context", fmt.Sprintf("%p", ctx))
 		return output.FLB_ERROR
 	}
 	return flush(inst, data, length, tag)
@@ -113,11 +116,11 @@ func FLBPluginFlushCtx(ctx, data unsafe.Pointer, length C.int, tag *C.char) (sta
 
 //export FLBPluginFlush
 func FLBPluginFlush(data unsafe.Pointer, length C.int, tag *C.char) (status int) {
-	defer recoverTo(&status, output.FLB_RETRY, "flush")
+	defer recoverTo(&status, output.FLB_ERROR, "flush")
 
 	inst := onlyInstance()
 	if inst == nil {
-		fmt.Fprintf(os.Stderr, "[%s] legacy flush without context needs exactly one instance, dropping the chunk\n", Name)
+		pluginLogger().Error("legacy flush without context needs exactly one instance, dropping the chunk with FLB_ERROR")
 		return output.FLB_ERROR
 	}
 	return flush(inst, data, length, tag)
@@ -126,11 +129,35 @@ func FLBPluginFlush(data unsafe.Pointer, length C.int, tag *C.char) (status int)
 // flush views the chunk in place: data is valid only during the call, and
 // everything an alert keeps is copied out of it.
 func flush(inst *instance, data unsafe.Pointer, length C.int, tag *C.char) int {
-	if data == nil || length <= 0 {
+	var chunk []byte
+	if data != nil && length > 0 {
+		chunk = unsafe.Slice((*byte)(data), int(length))
+	}
+	return flushChunk(inst, chunk, C.GoString(tag))
+}
+
+// flushChunk runs one flush and maps its result onto Fluent Bit's codes.
+//
+// A panic that escapes the per-record guards is logged with the tag and
+// drops this chunk with FLB_ERROR, because the same bytes would panic again
+// on every retry. Later chunks are served as usual.
+func flushChunk(inst *instance, chunk []byte, tag string) (status int) {
+	defer func() {
+		if p := recover(); p != nil {
+			inst.flushPanics.Add(1)
+			inst.log.Error("recovered from a panic in a flush; the chunk is dropped with FLB_ERROR",
+				"tag", tag, "bytes", len(chunk), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			status = output.FLB_ERROR
+		}
+	}()
+
+	if inst.panicTag != "" && tag == inst.panicTag {
+		panic("test hook " + panicTagEnv)
+	}
+	if len(chunk) == 0 {
 		return output.FLB_OK
 	}
-	chunk := unsafe.Slice((*byte)(data), int(length))
-	switch inst.out.Flush(chunk, C.GoString(tag)) {
+	switch inst.out.Flush(chunk, tag) {
 	case pipeline.OK:
 		return output.FLB_OK
 	case pipeline.Retry:
@@ -168,15 +195,13 @@ func FLBPluginUnregister(def unsafe.Pointer) {
 	output.FLBPluginUnregister(def)
 }
 
+// closeInstance closes inst once, however many exit callbacks name it.
 func closeInstance(inst *instance) {
 	if _, loaded := instances.LoadAndDelete(inst.id); !loaded {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), exitTimeout)
-	defer cancel()
-	if err := inst.out.Close(ctx); err != nil {
-		inst.log.Error("closing the sink failed", "error", err)
-	}
+	inst.close()
+	releaseIndex(inst.index)
 }
 
 func onlyInstance() *instance {
@@ -196,12 +221,8 @@ func onlyInstance() *instance {
 // recoverTo turns a panic into a log line with its stack and a return code.
 func recoverTo(status *int, code int, call string) {
 	if p := recover(); p != nil {
-		fmt.Fprintf(os.Stderr, "[%s] recovered from a panic in %s: %v\n%s", Name, call, p, debug.Stack())
+		pluginLogger().Error("recovered from a panic", "call", call,
+			"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 		*status = code
 	}
-}
-
-func newLogger(id string, level slog.Level) *slog.Logger {
-	h := slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})
-	return slog.New(h).With("plugin", Name, "instance", id)
 }

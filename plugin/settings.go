@@ -1,0 +1,107 @@
+package plugin
+
+import (
+	"net/url"
+	"strings"
+
+	"github.com/edgehunt/runningrat/config"
+	"github.com/edgehunt/runningrat/pipeline"
+)
+
+// masked replaces the value of a secret in log lines.
+const masked = "***"
+
+// sinkKeys are the network sinks' settings, in the README's order. The
+// started line lists those that are set; each sink logs its effective
+// values, defaults included, in a line of its own.
+var sinkKeys = []string{
+	"Sink_Timeout", "Sink_TLS", "Sink_TLS_CA_File", "Sink_TLS_Cert_File", "Sink_TLS_Key_File",
+	"Sink_TLS_Server_Name", "Sink_TLS_Min_Version", "Sink_TLS_Verify",
+	"Splunk_URL", "Splunk_Token", "Splunk_Token_Env", "Splunk_Index", "Splunk_Source", "Splunk_Sourcetype",
+	"Splunk_Host", "Splunk_Batch_Size", "Splunk_Ack", "Splunk_Channel", "Splunk_Ack_Timeout",
+	"ES_URL", "ES_Index", "ES_Username", "ES_Password", "ES_API_Key", "ES_Pipeline", "ES_Batch_Size",
+	"ES_Max_Request_Size",
+	"Forward_Address", "Forward_Tag", "Forward_Shared_Key", "Forward_Self_Hostname", "Forward_Username",
+	"Forward_Password", "Forward_Require_Ack", "Forward_Compress", "Forward_Batch_Size",
+}
+
+// secretKeys are the settings whose values never reach a log line.
+var secretKeys = map[string]bool{
+	"Splunk_Token": true, "ES_Password": true, "ES_API_Key": true,
+	"Forward_Shared_Key": true, "Forward_Password": true,
+}
+
+// urlKeys are the settings that contain URLs (comma-separated in ES_URL),
+// whose user information may carry a password.
+var urlKeys = map[string]bool{"Splunk_URL": true, "ES_URL": true}
+
+// settingsAttrs returns the effective settings of an instance as slog
+// attributes, keys in lower case, with secrets masked. Pipeline settings
+// carry their defaults; sink settings appear only when set.
+func settingsAttrs(cfg pipeline.Config, obs pipeline.ObserveConfig, g config.Getter) []any {
+	alertFormat := string(cfg.AlertFormat)
+	if alertFormat == "" {
+		alertFormat = "the sink's own"
+	}
+	messageKey := cfg.MessageKey
+	if messageKey == "" {
+		messageKey = "log, message or msg"
+	}
+	statsInterval := "off"
+	if obs.StatsInterval > 0 {
+		statsInterval = obs.StatsInterval.String()
+	}
+	metricsListen := "off"
+	if obs.MetricsListen != "" {
+		metricsListen = obs.MetricsListen
+	}
+
+	attrs := []any{
+		"sink", cfg.Sink, "path", g.Get("Path"),
+		"detection_mode", cfg.Mode.String(), "alert_format", alertFormat, "message_key", messageKey,
+		"spool_dir", cfg.SpoolDir, "spool_name", cfg.SpoolName,
+		"spool_max_size", cfg.SpoolMaxSize, "shutdown_timeout", cfg.ShutdownTimeout.String(),
+		"delivery_batch_size", cfg.DeliveryBatchSize, "delivery_retry_max_wait", cfg.RetryMaxWait.String(),
+		"skip_log_interval", cfg.SkipLogInterval.String(), "plugin_log_level", cfg.LogLevel.String(),
+		"stats_interval", statsInterval, "metrics_listen", metricsListen,
+	}
+	for _, key := range sinkKeys {
+		value := strings.TrimSpace(g.Get(key))
+		if value == "" {
+			continue
+		}
+		attrs = append(attrs, strings.ToLower(key), maskValue(key, value))
+	}
+	return attrs
+}
+
+// maskValue returns value as it may be logged: "***" for a secret, and a
+// URL with "xxxxx" in place of the password of its user information, as
+// net/url's Redacted writes it.
+func maskValue(key, value string) string {
+	if secretKeys[key] {
+		return masked
+	}
+	if !urlKeys[key] {
+		return value
+	}
+	parts := strings.Split(value, ",")
+	for i, part := range parts {
+		parts[i] = maskURL(strings.TrimSpace(part))
+	}
+	return strings.Join(parts, ",")
+}
+
+// maskURL masks the password in raw's user information. A value that does
+// not parse as a URL is masked whole, because it cannot be told where a
+// password would sit.
+func maskURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return masked
+	}
+	if u.User == nil {
+		return raw
+	}
+	return u.Redacted()
+}
