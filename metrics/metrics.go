@@ -43,7 +43,8 @@ type Counters struct {
 }
 
 // Source returns an instance's current counters. It is called on every
-// scrape and must be safe for concurrent use.
+// scrape and must be safe for concurrent use. A scrape in progress may
+// still call it once after its instance was removed.
 type Source func() Counters
 
 var (

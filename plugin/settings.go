@@ -59,6 +59,8 @@ func settingsAttrs(cfg pipeline.Config, obs pipeline.ObserveConfig, g config.Get
 	attrs := []any{
 		"sink", cfg.Sink, "path", g.Get("Path"),
 		"detection_mode", cfg.Mode.String(), "alert_format", alertFormat, "message_key", messageKey,
+		// The spool ready line names the file in use, which has a ".2" suffix
+		// when another instance already uses the default name.
 		"spool_dir", cfg.SpoolDir, "spool_name", cfg.SpoolName,
 		"spool_max_size", cfg.SpoolMaxSize, "shutdown_timeout", cfg.ShutdownTimeout.String(),
 		"delivery_batch_size", cfg.DeliveryBatchSize, "delivery_retry_max_wait", cfg.RetryMaxWait.String(),
