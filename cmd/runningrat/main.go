@@ -1,0 +1,158 @@
+// Command runningrat hunts for RunningRAT in archived logs with the same
+// detection as the Fluent Bit plugin.
+//
+// Usage:
+//
+//	runningrat hunt [flags] PATH...
+//
+// PATH is a file, a folder (read recursively), a .gz file, or - for
+// standard input. Lines are CEF with any syslog framing the plugin reads, or
+// JSON objects (a record already split into fields, or one holding the raw
+// line under log, message or msg). Alerts go to standard output as JSON
+// lines; the summary goes to standard error. The exit status is 0 when no
+// alert was raised, 1 when at least one was, 2 on an error.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+
+	jsoniter "github.com/json-iterator/go"
+
+	"github.com/edgehunt/runningrat/config"
+	"github.com/edgehunt/runningrat/hunt"
+)
+
+const (
+	exitNoAlerts = 0
+	exitAlerts   = 1
+	exitError    = 2
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// settingFlags collects repeated -p KEY=VALUE flags.
+type settingFlags config.Map
+
+func (s settingFlags) String() string { return "" }
+
+func (s settingFlags) Set(v string) error {
+	key, value, ok := strings.Cut(v, "=")
+	if !ok || key == "" {
+		return fmt.Errorf("invalid setting %q: use KEY=VALUE", v)
+	}
+	s[key] = value
+	return nil
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] != "hunt" {
+		fmt.Fprintln(stderr, "usage: runningrat hunt [flags] PATH...   (runningrat hunt -h for the flags)")
+		return exitError
+	}
+
+	fs := flag.NewFlagSet("hunt", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	mode := fs.String("mode", "extended", "detection mode: exact (Sentinel's verdicts only) or extended")
+	alertFormat := fs.String("format", "native", "alert shape: native, ecs or splunk")
+	workers := fs.Int("workers", 0, "chunks checked at once (0: one per CPU)")
+	summaryFormat := fs.String("summary", "table", "summary on standard error: table, json or none")
+	logLevel := fs.String("log-level", "warn", "level of the plugin's log lines: debug, info, warn or error")
+	settings := settingFlags{}
+	fs.Var(settings, "p", "plugin setting KEY=VALUE, as in an [OUTPUT] section (repeatable), e.g. -p Sink=file -p Path=alerts.json")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: runningrat hunt [flags] PATH...\n\nPATH is a file, a folder, a .gz file or - for standard input.\nExit status: 0 no alert, 1 alerts, 2 error.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		return exitError
+	}
+	if fs.NArg() == 0 {
+		fmt.Fprintln(stderr, "runningrat hunt: missing PATH: give files, folders, .gz files or - for standard input")
+		return exitError
+	}
+	if *summaryFormat != "table" && *summaryFormat != "json" && *summaryFormat != "none" {
+		fmt.Fprintf(stderr, "runningrat hunt: invalid -summary %q: use table, json or none\n", *summaryFormat)
+		return exitError
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		fmt.Fprintf(stderr, "runningrat hunt: invalid -log-level %q: use debug, info, warn or error\n", *logLevel)
+		return exitError
+	}
+
+	settings["Detection_Mode"] = *mode
+	settings["Alert_Format"] = *alertFormat
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+
+	summary, err := hunt.Run(ctx, fs.Args(), hunt.Options{
+		Settings: config.Map(settings),
+		Workers:  *workers,
+		Out:      stdout,
+		Log:      slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
+	})
+	printSummary(stderr, *summaryFormat, summary)
+
+	switch {
+	case err != nil && errors.Is(err, context.Canceled):
+		fmt.Fprintln(stderr, "runningrat hunt: interrupted; the alerts above were found before it")
+		return exitError
+	case err != nil:
+		fmt.Fprintf(stderr, "runningrat hunt: %v\n", err)
+		return exitError
+	case summary.Alerts > 0:
+		return exitAlerts
+	}
+	return exitNoAlerts
+}
+
+func printSummary(w io.Writer, format string, s hunt.Summary) {
+	switch format {
+	case "none":
+		return
+	case "json":
+		b, _ := jsoniter.Marshal(s)
+		fmt.Fprintln(w, string(b))
+		return
+	}
+
+	fmt.Fprintf(w, "files read         %d\n", s.Files)
+	fmt.Fprintf(w, "records read       %d\n", s.Records)
+	for _, reason := range sortedKeys(s.Skipped) {
+		fmt.Fprintf(w, "skipped: %-17s %d\n", reason, s.Skipped[reason])
+	}
+	fmt.Fprintf(w, "alerts             %d\n", s.Alerts)
+	for _, rule := range sortedKeys(s.AlertsByRule) {
+		fmt.Fprintf(w, "  rule %-30s %d\n", rule, s.AlertsByRule[rule])
+	}
+	for _, verdict := range sortedKeys(s.AlertsByVerdict) {
+		fmt.Fprintf(w, "  verdict %-9s %d\n", verdict, s.AlertsByVerdict[verdict])
+	}
+	for _, src := range s.TopSources {
+		fmt.Fprintf(w, "  source %-16s %d\n", src.SourceIP, src.Alerts)
+	}
+	if s.FirstAlert != "" {
+		fmt.Fprintf(w, "alert times        %s to %s\n", s.FirstAlert, s.LastAlert)
+	}
+	fmt.Fprintf(w, "duration           %s\n", s.Duration)
+}
+
+func sortedKeys(m map[string]int64) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

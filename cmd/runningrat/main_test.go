@@ -1,0 +1,42 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestExitStatus(t *testing.T) {
+	benign := filepath.Join(t.TempDir(), "benign.log")
+	require.NoError(t, os.WriteFile(benign, []byte("CEF:0|V|P|1|2|n|3|requestMethod=GET request=/ok\n"), 0o600))
+
+	tests := []struct {
+		name string
+		args []string
+		want int
+	}{
+		{"alerts found", []string{"hunt", "-summary", "none", "../../testdata/samples"}, exitAlerts},
+		{"no alert", []string{"hunt", "-summary", "none", benign}, exitNoAlerts},
+		{"missing path", []string{"hunt", "no/such/path"}, exitError},
+		{"no path", []string{"hunt"}, exitError},
+		{"bad mode", []string{"hunt", "-mode", "fuzzy", benign}, exitError},
+		{"no subcommand", nil, exitError},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			assert.Equal(t, tt.want, run(tt.args, &stdout, &stderr), stderr.String())
+		})
+	}
+}
+
+func TestSummaryJSON(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, exitAlerts, run([]string{"hunt", "-summary", "json", "-mode", "exact", "../../testdata/samples"}, &stdout, &stderr))
+	assert.Contains(t, stderr.String(), `"alerts_by_verdict":{"exact":6}`)
+	assert.Contains(t, stderr.String(), `"records":20`)
+}

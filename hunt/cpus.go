@@ -1,0 +1,5 @@
+package hunt
+
+import "runtime"
+
+func runtimeCPUs() int { return runtime.NumCPU() }
