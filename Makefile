@@ -7,6 +7,7 @@ BUILD   := build
 PLUGIN  := $(BUILD)/out_runningrat.so
 HOST    := $(BUILD)/flbhost
 CHUNK   := $(BUILD)/flbchunk
+HUNT    := $(BUILD)/runningrat
 SAMPLES := $(wildcard testdata/samples/*.log)
 # The vendor samples are stamped from this time, one second per line, so
 # that the alerts of `make run` equal testdata/golden/*.extended.jsonl.
@@ -16,11 +17,11 @@ SAMPLE_START := 2025-05-14T10:21:07Z
 
 all: build
 
-build: $(PLUGIN) $(HOST) $(CHUNK)
+build: $(PLUGIN) $(HOST) $(CHUNK) $(HUNT)
 
 # Go's build cache makes these cheap to run every time, so they are phony
 # rather than listing every source file.
-.PHONY: $(PLUGIN) $(CHUNK)
+.PHONY: $(PLUGIN) $(CHUNK) $(HUNT)
 $(PLUGIN):
 	@mkdir -p $(BUILD)
 	$(GO) build -trimpath -buildmode=c-shared -o $@ ./cmd/out_runningrat
@@ -28,6 +29,10 @@ $(PLUGIN):
 $(CHUNK):
 	@mkdir -p $(BUILD)
 	$(GO) build -trimpath -o $@ ./cmd/flbchunk
+
+$(HUNT):
+	@mkdir -p $(BUILD)
+	$(GO) build -trimpath -o $@ ./cmd/runningrat
 
 $(HOST): host/flbhost.c
 	@mkdir -p $(BUILD)
