@@ -30,6 +30,20 @@ type Alert struct {
 	Evidence        Columns       `json:"evidence,omitempty"`
 	Entities        []Entity      `json:"entities"`
 	FluentBit       FluentBitInfo `json:"fluentbit"`
+	// Rollup is set on an alert that stands for the repeats of an earlier
+	// one within a suppression window.
+	Rollup *Rollup `json:"rollup,omitempty"`
+}
+
+// Rollup counts the hits of one key that a suppression window held back.
+type Rollup struct {
+	Count       int64    `json:"count"`
+	FirstSeen   string   `json:"first_seen"`
+	LastSeen    string   `json:"last_seen"`
+	WindowStart string   `json:"window_start"`
+	WindowEnd   string   `json:"window_end"`
+	By          []string `json:"by"`
+	AlertIDs    []string `json:"alert_ids,omitempty"`
 }
 
 // RuleRef identifies the rule that raised an alert.

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edgehunt/runningrat/cef"
 	"github.com/edgehunt/runningrat/config"
 	"github.com/edgehunt/runningrat/delivery"
 	"github.com/edgehunt/runningrat/detect"
@@ -53,6 +54,13 @@ type Config struct {
 	// RetryMaxWait is the longest wait between two delivery attempts
 	// (Delivery_Retry_Max_Wait).
 	RetryMaxWait time.Duration
+
+	// SuppressWindow turns on the roll-up of repeats (Suppress_Window):
+	// zero means every alert is sent.
+	SuppressWindow time.Duration
+	// SuppressBy are the columns whose values, with the rule, make the
+	// roll-up key (Suppress_By).
+	SuppressBy []string
 }
 
 // Defaults.
@@ -110,6 +118,14 @@ func LoadConfig(g config.Getter) (Config, error) {
 	if c.RetryMaxWait, err = config.Duration(g, "Delivery_Retry_Max_Wait", delivery.DefaultRetryMax); err != nil {
 		return c, err
 	}
+	if c.SuppressWindow, err = config.Duration(g, "Suppress_Window", 0); err != nil {
+		return c, err
+	}
+	for _, col := range strings.Split(config.String(g, "Suppress_By", "SourceIP,RequestURL"), ",") {
+		if col = strings.TrimSpace(col); col != "" {
+			c.SuppressBy = append(c.SuppressBy, col)
+		}
+	}
 	return c, c.Validate()
 }
 
@@ -135,6 +151,14 @@ func (c Config) Validate() error {
 	}
 	if c.DeliveryBatchSize < 1 || c.DeliveryBatchSize > 10000 {
 		return fmt.Errorf("invalid Delivery_Batch_Size %d: use 1 to 10000", c.DeliveryBatchSize)
+	}
+	if c.SuppressWindow < 0 {
+		return fmt.Errorf("invalid Suppress_Window %s: use 0 (off) or a positive duration", c.SuppressWindow)
+	}
+	for _, col := range c.SuppressBy {
+		if _, ok := cef.ColumnByName(col); !ok {
+			return fmt.Errorf("invalid Suppress_By column %q: use CommonSecurityLog column names such as SourceIP, RequestURL, DestinationIP", col)
+		}
 	}
 	if c.RetryMaxWait < time.Second {
 		return fmt.Errorf("invalid Delivery_Retry_Max_Wait %s: use 1s or more", c.RetryMaxWait)

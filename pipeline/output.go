@@ -9,14 +9,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/edgehunt/runningrat/cef"
 	"github.com/edgehunt/runningrat/chunk"
 	"github.com/edgehunt/runningrat/config"
 	"github.com/edgehunt/runningrat/delivery"
 	"github.com/edgehunt/runningrat/detect"
+	"github.com/edgehunt/runningrat/rollup"
 	"github.com/edgehunt/runningrat/sink"
 	"github.com/edgehunt/runningrat/spool"
 )
@@ -48,6 +51,10 @@ type Output struct {
 	skips     *skipLog
 	fullLog   *skipLog // rate-limits the spool-full warning
 	workers   sync.Pool
+	// roller folds repeats when Suppress_Window is set; nil otherwise.
+	roller     *rollup.Roller
+	stopRollup chan struct{}
+	rollupDone chan struct{}
 	// releaseSpool frees the spool name for another instance.
 	releaseSpool func()
 	closer       sync.Once
@@ -114,8 +121,62 @@ func NewWithSink(cfg Config, rule *detect.Compiled, s sink.Sink, log *slog.Logge
 		SinkName:  cfg.Sink,
 	}, sp, s, delivery.NewDeadLetter(deadPath), log)
 	o.workers.New = func() any { return new(worker) }
+
+	if cfg.SuppressWindow > 0 {
+		o.roller, err = rollup.Open(cfg.SuppressWindow, cfg.SuppressBy, strings.TrimSuffix(spoolPath, ".spool")+".rollup.json")
+		if err != nil {
+			sp.Close()
+			release()
+			return nil, err
+		}
+		o.stopRollup, o.rollupDone = make(chan struct{}), make(chan struct{})
+		go o.rollupLoop()
+	}
 	o.deliverer.Start()
 	return o, nil
+}
+
+// rollupLoop spools the roll-up alerts of the windows that ended. It checks
+// ten times per window, and at least once a second.
+func (o *Output) rollupLoop() {
+	defer close(o.rollupDone)
+	ticker := time.NewTicker(min(time.Second, max(o.cfg.SuppressWindow/10, 10*time.Millisecond)))
+	defer ticker.Stop()
+	for {
+		select {
+		case <-o.stopRollup:
+			return
+		case now := <-ticker.C:
+			o.spoolRollups(now)
+		}
+	}
+}
+
+func (o *Output) spoolRollups(now time.Time) {
+	rollups, keys := o.roller.Due(now)
+	if len(keys) == 0 {
+		return
+	}
+	if len(rollups) > 0 {
+		values := make([][]byte, 0, len(rollups))
+		for i := range rollups {
+			line, err := rollups[i].AppendJSON(nil)
+			if err != nil {
+				o.log.Error("encoding a roll-up alert failed", "alert_id", rollups[i].ID, "error", err)
+				return
+			}
+			values = append(values, line)
+		}
+		// A full spool takes the roll-ups later: the windows stay until then.
+		if err := o.spool.Append(values); err != nil {
+			o.fullLog.warn(spoolFullKind, "rollup", "spooling roll-up alerts failed, will retry: "+err.Error())
+			return
+		}
+		o.deliverer.Notify()
+	}
+	if err := o.roller.Commit(keys); err != nil {
+		o.log.Error("saving the roll-up state failed; its roll-ups may be sent twice", "error", err)
+	}
 }
 
 // worker holds the buffers of one flush in progress. Nothing in it outlives
@@ -167,6 +228,18 @@ func (o *Output) Flush(data []byte, tag string) Status {
 // transaction. Only then may the flush return OK, because Fluent Bit drops
 // the chunk after that.
 func (o *Output) spoolAlerts(w *worker, tag string) Status {
+	if o.roller != nil {
+		send, err := o.roller.Filter(w.alerts, time.Now())
+		if err != nil {
+			o.log.Error("counting repeats failed, asking Fluent Bit to retry the chunk", "tag", tag, "error", err)
+			return Retry
+		}
+		w.alerts = send
+		if len(w.alerts) == 0 {
+			return OK
+		}
+	}
+
 	values := make([][]byte, len(w.alerts))
 	for i := range w.alerts {
 		line, err := w.alerts[i].AppendJSON(nil)
@@ -414,6 +487,11 @@ func (o *Output) Close(ctx context.Context) error {
 }
 
 func (o *Output) close(ctx context.Context) error {
+	if o.roller != nil {
+		close(o.stopRollup)
+		<-o.rollupDone
+		o.spoolRollups(time.Now())
+	}
 	left := o.deliverer.Stop(o.cfg.ShutdownTimeout)
 	s := o.Stats()
 	o.log.Info("stopping", "records", s.Records, "exact_alerts", s.ExactAlerts,

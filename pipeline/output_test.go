@@ -454,3 +454,24 @@ func TestFlushRestoresCEFTakenAsSyslogIdent(t *testing.T) {
 	require.Len(t, s.sent(), 1)
 	assert.Equal(t, "ExampleVendor", s.sent()[0].Event.Get("DeviceVendor"))
 }
+
+func TestSuppressWindowRollsUpRepeats(t *testing.T) {
+	out, s, _ := newOutput(t, config.Map{"Suppress_Window": "300ms"})
+	for range 4 {
+		require.Equal(t, OK, out.Flush(lineChunk(chunk.Encoder{}, "log", zscalerHit), "t"))
+	}
+	waitDelivered(t, out)
+	require.Len(t, s.sent(), 1, "the first hit goes at once")
+	assert.Nil(t, s.sent()[0].Rollup)
+
+	require.Eventually(t, func() bool { return len(s.sent()) == 2 }, 10*time.Second, 10*time.Millisecond)
+	rollupAlert := s.sent()[1]
+	require.NotNil(t, rollupAlert.Rollup)
+	assert.Equal(t, int64(3), rollupAlert.Rollup.Count)
+	assert.Equal(t, []string{"SourceIP", "RequestURL"}, rollupAlert.Rollup.By)
+}
+
+func TestSuppressByRejectsUnknownColumn(t *testing.T) {
+	_, err := LoadConfig(config.Map{"Suppress_Window": "1m", "Suppress_By": "SourceIP,Nope"})
+	assert.ErrorContains(t, err, `invalid Suppress_By column "Nope"`)
+}
