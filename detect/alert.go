@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"time"
+	"unicode/utf8"
 
 	jsoniter "github.com/json-iterator/go"
 
@@ -185,11 +186,11 @@ func (c *Compiled) NewAlert(rec *cef.Record, m *Match, src Source) Alert {
 			a.Event = append(a.Event, Column{Name: p.name, Value: a.Timestamp})
 			continue
 		}
-		a.Event = append(a.Event, Column{Name: p.name, Value: string(rec.Value(p.column))})
+		a.Event = append(a.Event, Column{Name: p.name, Value: capValue(rec.Value(p.column))})
 	}
 	if m.Verdict == ExtendedMatch {
 		for _, e := range m.Evidence {
-			a.Evidence = append(a.Evidence, Column{Name: e.Column, Value: string(e.Value)})
+			a.Evidence = append(a.Evidence, Column{Name: e.Column, Value: capValue(e.Value)})
 		}
 	}
 	for _, e := range c.entities {
@@ -199,11 +200,33 @@ func (c *Compiled) NewAlert(rec *cef.Record, m *Match, src Source) Alert {
 		}
 		a.Entities = append(a.Entities, Entity{
 			Type:        e.Type,
-			Identifiers: map[string]string{e.Identifier: string(v)},
+			Identifiers: map[string]string{e.Identifier: capValue(v)},
 			Column:      e.Column,
 		})
 	}
 	return a
+}
+
+// MaxValueBytes bounds each column value an alert copies, so that a
+// hostile record with a URL of many megabytes cannot make an alert, and the
+// memory and the spool write behind it, as large. Sentinel's own per-value
+// limits are of the same order (32 KB per field in the HTTP Data Collector
+// API). The alert id is still computed from the whole record.
+const MaxValueBytes = 64 << 10
+
+// truncatedMark ends a value cut at MaxValueBytes.
+const truncatedMark = "...[truncated]"
+
+// capValue copies v, cut at MaxValueBytes on a UTF-8 boundary.
+func capValue(v []byte) string {
+	if len(v) <= MaxValueBytes {
+		return string(v)
+	}
+	cut := MaxValueBytes
+	for cut > 0 && !utf8.RuneStart(v[cut]) {
+		cut--
+	}
+	return string(v[:cut]) + truncatedMark
 }
 
 // AlertID derives an alert's id from the rule, the record's time and the

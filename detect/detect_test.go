@@ -1,8 +1,10 @@
 package detect
 
 import (
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -247,4 +249,19 @@ func TestAlertJSONRoundTrip(t *testing.T) {
 	back, err := ParseAlert(line)
 	require.NoError(t, err)
 	assert.Equal(t, a, back)
+}
+
+func TestAlertCapsHugeValues(t *testing.T) {
+	rule := compileRunningRAT(t)
+	url := "/ui/chk?" + strings.Repeat("é", MaxValueBytes)
+	var rec cef.Record
+	require.NoError(t, rec.ParseLine([]byte("CEF:0|V|P|1|2|n|3|requestMethod=GET request="+url)))
+	var m Match
+	require.Equal(t, ExactMatch, rule.Evaluate(&rec, Exact, &m))
+
+	a := rule.NewAlert(&rec, &m, Source{Time: time.Unix(0, 0), Raw: []byte(url)})
+	got := a.Event.Get("RequestURL")
+	assert.LessOrEqual(t, len(got), MaxValueBytes+len(truncatedMark))
+	assert.True(t, strings.HasSuffix(got, truncatedMark))
+	assert.True(t, utf8.ValidString(got), "cut on a rune boundary")
 }
