@@ -1,7 +1,6 @@
 package format
 
 import (
-	"bufio"
 	"encoding/json"
 	"flag"
 	"os"
@@ -12,30 +11,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/edgehunt/runningrat/detect"
+	"github.com/edgehunt/runningrat/internal/testkit"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden/format")
 
-// goldenAlerts reads the PAN-OS golden alerts: one extended, two exact.
-func goldenAlerts(t *testing.T) []detect.Alert {
-	t.Helper()
-	f, err := os.Open("../testdata/golden/pan-os.extended.jsonl")
-	require.NoError(t, err)
-	defer f.Close()
-
-	var alerts []detect.Alert
-	s := bufio.NewScanner(f)
-	s.Buffer(make([]byte, 1<<20), 1<<20)
-	for s.Scan() {
-		a, err := detect.ParseAlert(s.Bytes())
-		require.NoError(t, err)
-		alerts = append(alerts, a)
-	}
-	return alerts
-}
-
 func TestGoldenFormats(t *testing.T) {
-	alerts := goldenAlerts(t)
+	alerts := testkit.GoldenAlerts(t, "pan-os.extended")
 	for _, f := range []Format{ECS, Splunk} {
 		t.Run(string(f), func(t *testing.T) {
 			var got []byte
@@ -58,7 +40,7 @@ func TestGoldenFormats(t *testing.T) {
 }
 
 func TestECSDocumentFields(t *testing.T) {
-	a := goldenAlerts(t)[0]
+	a := testkit.GoldenAlerts(t, "pan-os.extended")[0]
 	var doc map[string]any
 	b, err := AppendJSON(nil, ECS, &a)
 	require.NoError(t, err)
@@ -82,7 +64,7 @@ func TestECSDocumentFields(t *testing.T) {
 }
 
 func TestECSLeavesNonIPOutOfIPFields(t *testing.T) {
-	a := goldenAlerts(t)[0]
+	a := testkit.GoldenAlerts(t, "pan-os.extended")[0]
 	a.Event = detect.Columns{{Name: "SourceIP", Value: "ws-042"}, {Name: "DestinationIP", Value: ""}}
 	doc := ECSDocument(&a)
 	assert.Equal(t, map[string]any{"address": "ws-042"}, doc["source"])
@@ -90,7 +72,7 @@ func TestECSLeavesNonIPOutOfIPFields(t *testing.T) {
 }
 
 func TestSplunkEventFields(t *testing.T) {
-	a := goldenAlerts(t)[0]
+	a := testkit.GoldenAlerts(t, "pan-os.extended")[0]
 	ev := SplunkEvent(&a)
 	assert.Equal(t, "cdn.example.com/ui/chk?IlocalP=192.0.2.25", ev["url"])
 	assert.Equal(t, "get", ev["http_method"])

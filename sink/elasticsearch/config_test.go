@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/edgehunt/runningrat/config"
+	"github.com/edgehunt/runningrat/internal/testkit"
 )
 
 func TestLoadConfigDefaults(t *testing.T) {
@@ -95,7 +96,7 @@ func TestLoadConfigErrors(t *testing.T) {
 }
 
 func TestLoadConfigWarnsWhenVerifyOff(t *testing.T) {
-	logs := &logBuffer{}
+	logs := &testkit.LogBuffer{}
 	_, err := LoadConfig(config.Map{"ES_URL": "https://127.0.0.1", "Sink_TLS_Verify": "off"}, slog.New(slog.NewTextHandler(logs, nil)))
 	require.NoError(t, err)
 	assert.Contains(t, logs.String(), "Sink_TLS_Verify is off")

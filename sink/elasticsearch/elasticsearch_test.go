@@ -19,13 +19,14 @@ import (
 	"github.com/edgehunt/runningrat/detect"
 	"github.com/edgehunt/runningrat/format"
 	"github.com/edgehunt/runningrat/internal/fake/bulk"
+	"github.com/edgehunt/runningrat/internal/testkit"
 	"github.com/edgehunt/runningrat/sink"
 )
 
 func TestSendDeliversBatch(t *testing.T) {
 	srv := startFake(t, bulk.Options{})
 	s, _ := newSink(t, srv.URL(), nil)
-	alerts := goldenAlerts(t)
+	alerts := testkit.GoldenAlerts(t, "pan-os.extended")
 
 	require.NoError(t, s.Send(t.Context(), alerts))
 
@@ -45,7 +46,7 @@ func TestSendDeliversBatch(t *testing.T) {
 func TestDocumentShapeIsECS(t *testing.T) {
 	srv := startFake(t, bulk.Options{})
 	s, _ := newSink(t, srv.URL(), nil)
-	alert := goldenAlerts(t)[0]
+	alert := testkit.GoldenAlerts(t, "pan-os.extended")[0]
 	require.NoError(t, s.Send(t.Context(), []detect.Alert{alert}))
 
 	stored, ok := srv.Document(DefaultIndex, alert.ID)
@@ -72,7 +73,7 @@ func TestAlertFormatNative(t *testing.T) {
 	srv := startFake(t, bulk.Options{})
 	s, _, err := buildSink(srv.URL(), config.Map{"ES_Index": "runningrat-alerts"}, format.Native)
 	require.NoError(t, err)
-	alert := goldenAlerts(t)[0]
+	alert := testkit.GoldenAlerts(t, "pan-os.extended")[0]
 	require.NoError(t, s.Send(t.Context(), []detect.Alert{alert}))
 
 	stored, ok := srv.Document("runningrat-alerts", alert.ID)
@@ -117,7 +118,7 @@ func TestMixedItemErrors(t *testing.T) {
 func TestResendCountsConflictAsDelivered(t *testing.T) {
 	srv := startFake(t, bulk.Options{})
 	s, _ := newSink(t, srv.URL(), nil)
-	alerts := goldenAlerts(t)
+	alerts := testkit.GoldenAlerts(t, "pan-os.extended")
 
 	require.NoError(t, s.Send(t.Context(), alerts))
 	require.NoError(t, s.Send(t.Context(), alerts))
@@ -147,7 +148,7 @@ func TestWholeRequestFailures(t *testing.T) {
 		t.Run(http.StatusText(tt.status), func(t *testing.T) {
 			srv := startFake(t, bulk.Options{})
 			s, logs := newSink(t, srv.URL(), nil)
-			alerts := goldenAlerts(t)
+			alerts := testkit.GoldenAlerts(t, "pan-os.extended")
 			srv.FailRequests(1, tt.status)
 
 			err := s.Send(t.Context(), alerts)
@@ -170,7 +171,7 @@ func TestWholeRequestBadRequestIsPermanent(t *testing.T) {
 	s, logs := newSink(t, srv.URL(), nil)
 	srv.FailRequests(1, http.StatusBadRequest)
 
-	err := s.Send(t.Context(), goldenAlerts(t))
+	err := s.Send(t.Context(), testkit.GoldenAlerts(t, "pan-os.extended"))
 
 	transient, permanent := failedIndexes(t, err)
 	assert.Empty(t, transient)
@@ -293,7 +294,7 @@ func TestFailoverOnServerError(t *testing.T) {
 	second := startFake(t, bulk.Options{})
 	s, _ := newSink(t, first.URL()+","+second.URL(), nil)
 	first.FailRequests(1, http.StatusServiceUnavailable)
-	alert := goldenAlerts(t)[0]
+	alert := testkit.GoldenAlerts(t, "pan-os.extended")[0]
 
 	require.NoError(t, s.Send(t.Context(), []detect.Alert{alert}))
 
@@ -308,7 +309,7 @@ func TestAllNodesDown(t *testing.T) {
 	first.Down()
 	second.Down()
 
-	err := s.Send(t.Context(), goldenAlerts(t))
+	err := s.Send(t.Context(), testkit.GoldenAlerts(t, "pan-os.extended"))
 
 	require.Error(t, err)
 	assert.Nil(t, sink.AsBatchError(err))
@@ -319,7 +320,7 @@ func TestAllNodesDown(t *testing.T) {
 func TestServerDownThenUp(t *testing.T) {
 	srv := startFake(t, bulk.Options{})
 	s, _ := newSink(t, srv.URL(), nil)
-	alerts := goldenAlerts(t)
+	alerts := testkit.GoldenAlerts(t, "pan-os.extended")
 	require.NoError(t, s.Send(t.Context(), alerts[:1]), "opens a kept-alive connection")
 
 	srv.Down()
@@ -353,7 +354,7 @@ func TestCredentials(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := startFake(t, bulk.Options{Flavor: tt.flavor, Username: "alerts_writer", Password: password, APIKey: apiKey})
 			s, logs := newSink(t, srv.URL(), tt.keys)
-			alerts := goldenAlerts(t)
+			alerts := testkit.GoldenAlerts(t, "pan-os.extended")
 
 			err := s.Send(t.Context(), alerts)
 
@@ -412,7 +413,7 @@ func TestTLSWithCAFile(t *testing.T) {
 	srv := startFake(t, bulk.Options{TLS: true})
 	caFile := filepath.Join(t.TempDir(), "ca.pem")
 	require.NoError(t, srv.WriteCAFile(caFile))
-	alerts := goldenAlerts(t)
+	alerts := testkit.GoldenAlerts(t, "pan-os.extended")
 
 	t.Run("trusted", func(t *testing.T) {
 		s, _ := newSink(t, srv.URL(), config.Map{"Sink_TLS_CA_File": caFile})
@@ -432,7 +433,7 @@ func TestSlowServerTimesOut(t *testing.T) {
 	srv := startFake(t, bulk.Options{})
 	s, _ := newSink(t, srv.URL(), config.Map{"Sink_Timeout": "200ms"})
 	srv.SetDelay(time.Minute)
-	alerts := goldenAlerts(t)
+	alerts := testkit.GoldenAlerts(t, "pan-os.extended")
 
 	err := s.Send(t.Context(), alerts)
 
@@ -461,7 +462,7 @@ func TestSendHonoursContext(t *testing.T) {
 		cancel()
 	}()
 
-	err := s.Send(ctx, goldenAlerts(t))
+	err := s.Send(ctx, testkit.GoldenAlerts(t, "pan-os.extended"))
 
 	require.Error(t, err)
 	assert.ErrorIs(t, err, context.Canceled)
@@ -471,7 +472,7 @@ func TestAutoCreateOffIsTransient(t *testing.T) {
 	srv := startFake(t, bulk.Options{})
 	s, logs := newSink(t, srv.URL(), config.Map{"ES_Index": "runningrat-alerts"})
 	srv.SetAutoCreate(false)
-	alerts := goldenAlerts(t)
+	alerts := testkit.GoldenAlerts(t, "pan-os.extended")
 
 	err := s.Send(t.Context(), alerts)
 
@@ -487,7 +488,7 @@ func TestAutoCreateOffIsTransient(t *testing.T) {
 func TestPipeline(t *testing.T) {
 	srv := startFake(t, bulk.Options{})
 	s, _ := newSink(t, srv.URL(), config.Map{"ES_Pipeline": "runningrat enrich"})
-	alert := goldenAlerts(t)[0]
+	alert := testkit.GoldenAlerts(t, "pan-os.extended")[0]
 
 	require.NoError(t, s.Send(t.Context(), []detect.Alert{alert}))
 
@@ -503,7 +504,7 @@ func TestURLPathPrefix(t *testing.T) {
 	// The fake reads /es/_bulk as the bulk API of index "es", which shows
 	// the prefix reached the server.
 	s, _ := newSink(t, srv.URL()+"/es/", nil)
-	alert := goldenAlerts(t)[0]
+	alert := testkit.GoldenAlerts(t, "pan-os.extended")[0]
 
 	require.NoError(t, s.Send(t.Context(), []detect.Alert{alert}))
 

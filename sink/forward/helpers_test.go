@@ -1,7 +1,6 @@
 package forward_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -16,7 +15,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +23,7 @@ import (
 	"github.com/edgehunt/runningrat/config"
 	"github.com/edgehunt/runningrat/detect"
 	forwardpeer "github.com/edgehunt/runningrat/internal/fake/forward"
+	"github.com/edgehunt/runningrat/internal/testkit"
 	"github.com/edgehunt/runningrat/sink"
 	"github.com/edgehunt/runningrat/sink/forward"
 )
@@ -54,26 +53,8 @@ func testAlerts(ids ...string) []detect.Alert {
 	return out
 }
 
-// logBuffer collects log output from concurrent goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func newLogger() (*slog.Logger, *logBuffer) {
-	buf := &logBuffer{}
+func newLogger() (*slog.Logger, *testkit.LogBuffer) {
+	buf := &testkit.LogBuffer{}
 	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})), buf
 }
 

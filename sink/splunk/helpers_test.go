@@ -1,13 +1,9 @@
 package splunk
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -15,57 +11,20 @@ import (
 	"github.com/edgehunt/runningrat/config"
 	"github.com/edgehunt/runningrat/detect"
 	"github.com/edgehunt/runningrat/internal/fake/hec"
+	"github.com/edgehunt/runningrat/internal/testkit"
 	"github.com/edgehunt/runningrat/sink"
 )
-
-// goldenAlerts reads the PAN-OS golden alerts, which carry the columns
-// that the CIM fields come from.
-func goldenAlerts(t *testing.T) []detect.Alert {
-	t.Helper()
-	f, err := os.Open("../../testdata/golden/pan-os.extended.jsonl")
-	require.NoError(t, err)
-	defer f.Close()
-
-	var alerts []detect.Alert
-	lines := bufio.NewScanner(f)
-	lines.Buffer(make([]byte, 1<<20), 1<<20)
-	for lines.Scan() {
-		a, err := detect.ParseAlert(lines.Bytes())
-		require.NoError(t, err)
-		alerts = append(alerts, a)
-	}
-	require.NotEmpty(t, alerts)
-	return alerts
-}
 
 // testAlerts returns n alerts with the ids alert-000, alert-001, …
 func testAlerts(t *testing.T, n int) []detect.Alert {
 	t.Helper()
-	golden := goldenAlerts(t)
+	golden := testkit.GoldenAlerts(t, "pan-os.extended")
 	out := make([]detect.Alert, n)
 	for i := range out {
 		out[i] = golden[i%len(golden)]
 		out[i].ID = fmt.Sprintf("alert-%03d", i)
 	}
 	return out
-}
-
-// logBuffer collects log output from concurrent goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // settingsFor returns the keys that point a sink at srv, with extra
@@ -90,9 +49,9 @@ func settingsFor(srv *hec.Server, extra config.Map) config.Map {
 }
 
 // newSink builds a sink for srv and returns it with its log output.
-func newSink(t *testing.T, srv *hec.Server, extra config.Map) (*Sink, *logBuffer) {
+func newSink(t *testing.T, srv *hec.Server, extra config.Map) (*Sink, *testkit.LogBuffer) {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &testkit.LogBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s, err := New(sink.Options{Config: settingsFor(srv, extra), Log: log})
 	require.NoError(t, err)
