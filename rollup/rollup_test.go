@@ -39,7 +39,7 @@ func TestFirstHitSentRepeatsRolledUp(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"a1", "b1"}, ids(send))
 
-	send, err = r.Filter([]detect.Alert{hit("a3", "192.0.2.1", t0.Add(2 * time.Second))}, t0.Add(2*time.Second))
+	send, err = r.Filter([]detect.Alert{hit("a3", "192.0.2.1", t0.Add(2*time.Second))}, t0.Add(2*time.Second))
 	require.NoError(t, err)
 	assert.Empty(t, send)
 
@@ -61,7 +61,7 @@ func TestFirstHitSentRepeatsRolledUp(t *testing.T) {
 	require.NoError(t, r.Commit(keys))
 	assert.Equal(t, 0, r.Open())
 
-	send, err = r.Filter([]detect.Alert{hit("a4", "192.0.2.1", t0.Add(2 * time.Minute))}, t0.Add(2*time.Minute))
+	send, err = r.Filter([]detect.Alert{hit("a4", "192.0.2.1", t0.Add(2*time.Minute))}, t0.Add(2*time.Minute))
 	require.NoError(t, err)
 	assert.Equal(t, []string{"a4"}, ids(send), "a new window starts with a hit sent at once")
 }
