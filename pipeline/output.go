@@ -496,7 +496,8 @@ func (o *Output) close(ctx context.Context) error {
 	s := o.Stats()
 	o.log.Info("stopping", "records", s.Records, "exact_alerts", s.ExactAlerts,
 		"extended_alerts", s.ExtendedAlerts, "delivered", s.Delivery.Delivered,
-		"dead_lettered", s.Delivery.DeadLettered, "spool_full_retries", s.SpoolFull,
+		"dead_lettered", s.Delivery.DeadLettered, "failed_delivery_batches", s.Delivery.FailedBatches,
+		"spool_full_retries", s.SpoolFull,
 		"left_in_spool", left, "skipped", s.Skipped)
 	if left > 0 {
 		o.log.Warn("alerts left in the spool will be delivered after the next start",
