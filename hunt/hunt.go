@@ -44,6 +44,9 @@ type Options struct {
 	Log *slog.Logger
 	// Now stamps records that carry no time of their own.
 	Now time.Time
+	// Progress, when set, receives a progress line twice a second, each
+	// starting with a carriage return so that a terminal shows one line.
+	Progress io.Writer
 }
 
 // maxLine is the longest line read; in_tail's default Buffer_Max_Size is
@@ -104,7 +107,9 @@ func Run(ctx context.Context, inputs []string, opts Options) (Summary, error) {
 		return Summary{}, err
 	}
 
+	stopProgress := startProgress(opts.Progress, out, tally)
 	files, readErr := feed(ctx, inputs, opts, out)
+	stopProgress()
 	closeErr := out.Close(context.Background())
 
 	stats := out.Stats()
@@ -341,4 +346,38 @@ func (t *tally) summary() Summary {
 		s.TopSources = s.TopSources[:topSources]
 	}
 	return s
+}
+
+// progressInterval is how often the progress line is redrawn.
+const progressInterval = 500 * time.Millisecond
+
+// startProgress draws "records N, alerts M" on w until the returned
+// function is called, which also ends the line.
+func startProgress(w io.Writer, out *pipeline.Output, t *tally) (stop func()) {
+	if w == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		ticker := time.NewTicker(progressInterval)
+		defer ticker.Stop()
+		for {
+			select {
+			case <-done:
+				fmt.Fprintln(w)
+				return
+			case <-ticker.C:
+				t.mu.Lock()
+				alerts := t.alerts
+				t.mu.Unlock()
+				fmt.Fprintf(w, "\rrecords %d, alerts %d", out.Stats().Records, alerts)
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+	}
 }

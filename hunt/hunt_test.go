@@ -92,3 +92,10 @@ func TestHuntReportsMissingInput(t *testing.T) {
 	_, err := Run(context.Background(), []string{"no/such/file"}, Options{Settings: config.Map{}, Out: &bytes.Buffer{}})
 	assert.ErrorContains(t, err, "no/such/file")
 }
+
+func TestHuntDrawsProgress(t *testing.T) {
+	var out, progress bytes.Buffer
+	_, err := Run(context.Background(), []string{"../testdata/samples"}, Options{Settings: config.Map{}, Out: &out, Progress: &progress})
+	require.NoError(t, err)
+	assert.True(t, strings.HasSuffix(progress.String(), "\n"), "the progress line is ended")
+}

@@ -96,12 +96,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 
-	summary, err := hunt.Run(ctx, fs.Args(), hunt.Options{
+	opts := hunt.Options{
 		Settings: config.Map(settings),
 		Workers:  *workers,
 		Out:      stdout,
 		Log:      slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
-	})
+	}
+	if *summaryFormat != "none" && isTerminal(stderr) {
+		opts.Progress = stderr
+	}
+	summary, err := hunt.Run(ctx, fs.Args(), opts)
 	printSummary(stderr, *summaryFormat, summary)
 
 	switch {
@@ -155,4 +159,15 @@ func sortedKeys(m map[string]int64) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// isTerminal reports whether w is a character device, where a progress
+// line that redraws itself is readable.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	info, err := f.Stat()
+	return err == nil && info.Mode()&os.ModeCharDevice != 0
 }
