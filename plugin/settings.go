@@ -51,6 +51,10 @@ func settingsAttrs(cfg pipeline.Config, obs pipeline.ObserveConfig, g config.Get
 	if obs.StatsInterval > 0 {
 		statsInterval = obs.StatsInterval.String()
 	}
+	suppressWindow := "off"
+	if cfg.SuppressWindow > 0 {
+		suppressWindow = cfg.SuppressWindow.String()
+	}
 	metricsListen := "off"
 	if obs.MetricsListen != "" {
 		metricsListen = obs.MetricsListen
@@ -66,6 +70,7 @@ func settingsAttrs(cfg pipeline.Config, obs pipeline.ObserveConfig, g config.Get
 		"delivery_batch_size", cfg.DeliveryBatchSize, "delivery_retry_max_wait", cfg.RetryMaxWait.String(),
 		"skip_log_interval", cfg.SkipLogInterval.String(), "plugin_log_level", cfg.LogLevel.String(),
 		"stats_interval", statsInterval, "metrics_listen", metricsListen,
+		"suppress_window", suppressWindow, "suppress_by", strings.Join(cfg.SuppressBy, ","),
 	}
 	for _, key := range sinkKeys {
 		value := strings.TrimSpace(g.Get(key))
