@@ -20,6 +20,7 @@ import (
 	"github.com/edgehunt/runningrat/delivery"
 	"github.com/edgehunt/runningrat/detect"
 	"github.com/edgehunt/runningrat/rollup"
+	"github.com/edgehunt/runningrat/rules"
 	"github.com/edgehunt/runningrat/sink"
 	"github.com/edgehunt/runningrat/spool"
 )
@@ -67,7 +68,12 @@ type Output struct {
 
 // New builds an instance whose sink is configured from g.
 func New(cfg Config, g config.Getter, log *slog.Logger) (*Output, error) {
-	rule, err := detect.Compile(&detect.RunningRAT)
+	// The shipped rule is a Sentinel rule file, compiled from its KQL here.
+	shipped, err := rules.Builtin()
+	if err != nil {
+		return nil, err
+	}
+	rule, err := detect.Compile(&shipped[0])
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,171 @@
+// Package rules loads detection rules written in Microsoft Sentinel's
+// analytic-rule YAML schema and compiles their KQL query (a subset, see
+// compileQuery) into detect.Rule values. The RunningRAT rule ships as such
+// a file, embedded in the plugin.
+package rules
+
+import (
+	"embed"
+	"fmt"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/edgehunt/runningrat/cef"
+	"github.com/edgehunt/runningrat/detect"
+)
+
+//go:embed builtin/*.yaml
+var builtin embed.FS
+
+// file is the part of Sentinel's analytic-rule schema the plugin reads.
+type file struct {
+	ID                 string   `yaml:"id"`
+	Name               string   `yaml:"name"`
+	Description        string   `yaml:"description"`
+	Severity           string   `yaml:"severity"`
+	Version            string   `yaml:"version"`
+	Tactics            []string `yaml:"tactics"`
+	RelevantTechniques []string `yaml:"relevantTechniques"`
+	Tags               []string `yaml:"tags"`
+	Query              string   `yaml:"query"`
+	Reference          string   `yaml:"reference"`
+	EntityMappings     []struct {
+		EntityType    string `yaml:"entityType"`
+		FieldMappings []struct {
+			Identifier string `yaml:"identifier"`
+			ColumnName string `yaml:"columnName"`
+		} `yaml:"fieldMappings"`
+	} `yaml:"entityMappings"`
+}
+
+// Builtin returns the rules shipped with the plugin.
+func Builtin() ([]detect.Rule, error) {
+	entries, err := builtin.ReadDir("builtin")
+	if err != nil {
+		return nil, err
+	}
+	var out []detect.Rule
+	for _, e := range entries {
+		data, err := builtin.ReadFile("builtin/" + e.Name())
+		if err != nil {
+			return nil, err
+		}
+		rule, err := Parse(data, e.Name())
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rule)
+	}
+	return out, nil
+}
+
+// Parse compiles one rule file; name prefixes every error.
+func Parse(data []byte, name string) (detect.Rule, error) {
+	var f file
+	if err := yaml.Unmarshal(data, &f); err != nil {
+		return detect.Rule{}, fmt.Errorf("%s: invalid YAML: %w", name, err)
+	}
+	if f.ID == "" || f.Name == "" || f.Query == "" {
+		return detect.Rule{}, fmt.Errorf("%s: id, name and query are required", name)
+	}
+
+	where, project, err := compileQuery(f.Query)
+	if err != nil {
+		return detect.Rule{}, fmt.Errorf("%s: query: %w", name, err)
+	}
+	rule := detect.Rule{
+		ID: f.ID, Name: f.Name, Version: f.Version, Severity: f.Severity,
+		Description: strings.TrimSpace(f.Description), Reference: f.Reference,
+		Tags: f.Tags, Where: where, Project: project,
+	}
+	// The alert also shows the columns the conditions test, such as
+	// RequestMethod, which the query projects away.
+	for _, w := range where {
+		if !contains(rule.Project, w.Column) {
+			rule.Project = append(rule.Project, w.Column)
+		}
+	}
+
+	for _, t := range f.Tactics {
+		tactic, ok := tactics[t]
+		if !ok {
+			return detect.Rule{}, fmt.Errorf("%s: unknown tactic %q: use Sentinel's names such as Exfiltration or CommandAndControl", name, t)
+		}
+		rule.Tactics = append(rule.Tactics, tactic)
+	}
+	for _, id := range f.RelevantTechniques {
+		rule.Techniques = append(rule.Techniques, technique(id, rule.Tactics))
+	}
+	for _, m := range f.EntityMappings {
+		for _, fm := range m.FieldMappings {
+			if _, ok := cef.ColumnByName(fm.ColumnName); !ok {
+				return detect.Rule{}, fmt.Errorf("%s: entity mapping: unknown column %q", name, fm.ColumnName)
+			}
+			rule.Entities = append(rule.Entities, detect.EntityMapping{
+				Type: strings.ToLower(m.EntityType), Identifier: fm.Identifier, Column: fm.ColumnName,
+			})
+		}
+	}
+	if _, err := detect.Compile(&rule); err != nil {
+		return detect.Rule{}, fmt.Errorf("%s: %w", name, err)
+	}
+	return rule, nil
+}
+
+// tactics maps Sentinel's tactic names to MITRE ATT&CK tactics.
+var tactics = map[string]detect.Tactic{
+	"Reconnaissance":      {ID: "TA0043", Name: "Reconnaissance"},
+	"ResourceDevelopment": {ID: "TA0042", Name: "Resource Development"},
+	"InitialAccess":       {ID: "TA0001", Name: "Initial Access"},
+	"Execution":           {ID: "TA0002", Name: "Execution"},
+	"Persistence":         {ID: "TA0003", Name: "Persistence"},
+	"PrivilegeEscalation": {ID: "TA0004", Name: "Privilege Escalation"},
+	"DefenseEvasion":      {ID: "TA0005", Name: "Defense Evasion"},
+	"CredentialAccess":    {ID: "TA0006", Name: "Credential Access"},
+	"Discovery":           {ID: "TA0007", Name: "Discovery"},
+	"LateralMovement":     {ID: "TA0008", Name: "Lateral Movement"},
+	"Collection":          {ID: "TA0009", Name: "Collection"},
+	"Exfiltration":        {ID: "TA0010", Name: "Exfiltration"},
+	"CommandAndControl":   {ID: "TA0011", Name: "Command and Control"},
+	"Impact":              {ID: "TA0040", Name: "Impact"},
+}
+
+func init() {
+	for k, t := range tactics {
+		t.Reference = "https://attack.mitre.org/tactics/" + t.ID + "/"
+		tactics[k] = t
+	}
+}
+
+// techniqueInfo names the techniques the shipped rules use, with the
+// tactic each serves; other ids keep their id as name.
+var techniqueInfo = map[string]struct{ name, tactic, parentName string }{
+	"T1041":     {name: "Exfiltration Over C2 Channel", tactic: "TA0010"},
+	"T1071":     {name: "Application Layer Protocol", tactic: "TA0011"},
+	"T1071.001": {name: "Web Protocols", tactic: "TA0011", parentName: "Application Layer Protocol"},
+	"T1567":     {name: "Exfiltration Over Web Service", tactic: "TA0010"},
+	"T1102":     {name: "Web Service", tactic: "TA0011"},
+}
+
+func technique(id string, ruleTactics []detect.Tactic) detect.Technique {
+	info, known := techniqueInfo[id]
+	t := detect.Technique{ID: id, Name: id, Reference: techniqueReference(id)}
+	if known {
+		t.Name, t.Tactic = info.name, info.tactic
+	} else if len(ruleTactics) > 0 {
+		t.Tactic = ruleTactics[0].ID
+	}
+	if parent, _, isSub := strings.Cut(id, "."); isSub {
+		name := parent
+		if known && info.parentName != "" {
+			name = info.parentName
+		}
+		t.Parent = &detect.Technique{ID: parent, Name: name, Reference: techniqueReference(parent), Tactic: t.Tactic}
+	}
+	return t
+}
+
+func techniqueReference(id string) string {
+	return "https://attack.mitre.org/techniques/" + strings.ReplaceAll(id, ".", "/") + "/"
+}

@@ -1,0 +1,90 @@
+package rules
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/edgehunt/runningrat/detect"
+)
+
+// TestBuiltinMatchesTheGoRule checks that compiling the shipped YAML file
+// gives the rule that the tests and golden files were written against.
+func TestBuiltinMatchesTheGoRule(t *testing.T) {
+	rules, err := Builtin()
+	require.NoError(t, err)
+	require.Len(t, rules, 1)
+	got, want := rules[0], detect.RunningRAT
+
+	assert.Equal(t, want.ID, got.ID)
+	assert.Equal(t, want.Name, got.Name)
+	assert.Equal(t, want.Version, got.Version)
+	assert.Equal(t, want.Severity, got.Severity)
+	assert.Equal(t, want.Reference, got.Reference)
+	assert.Equal(t, want.Tags, got.Tags)
+	assert.Equal(t, want.Where, got.Where)
+	assert.Equal(t, want.Project, got.Project)
+	assert.Equal(t, want.Entities, got.Entities)
+	assert.Equal(t, want.Tactics, got.Tactics)
+	assert.Equal(t, want.Techniques, got.Techniques)
+	assert.NotEmpty(t, got.Description)
+}
+
+func TestCompileQuery(t *testing.T) {
+	tests := []struct {
+		name  string
+		query string
+		where []detect.Condition
+	}{
+		{"literal list", `CommonSecurityLog | where RequestURL has_any ('a=', "b")`,
+			[]detect.Condition{{Column: "RequestURL", Op: detect.HasAny, Values: []string{"a=", "b"}}}},
+		{"verbatim string", `let x = dynamic([@'c:\path', @'it''s']); CommonSecurityLog | where RequestURL has_any (x)`,
+			[]detect.Condition{{Column: "RequestURL", Op: detect.HasAny, Values: []string{`c:\path`, "it's"}}}},
+		{"and", "CommonSecurityLog\n| where RequestMethod == 'GET' and DeviceAction == \"allow\"",
+			[]detect.Condition{{Column: "RequestMethod", Op: detect.Equals, Values: []string{"GET"}},
+				{Column: "DeviceAction", Op: detect.Equals, Values: []string{"allow"}}}},
+		{"comment", "// a comment\nCommonSecurityLog | where RequestMethod == 'GET'",
+			[]detect.Condition{{Column: "RequestMethod", Op: detect.Equals, Values: []string{"GET"}}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			where, _, err := compileQuery(tt.query)
+			require.NoError(t, err)
+			assert.Equal(t, tt.where, where)
+		})
+	}
+}
+
+func TestCompileQueryRejects(t *testing.T) {
+	tests := []struct {
+		name  string
+		query string
+		err   string
+	}{
+		{"unsupported operator", "CommonSecurityLog\n| where RequestURL contains 'x'", `line 2, column 20: operator "contains" is not supported`},
+		{"negated operator", "CommonSecurityLog | where RequestURL !has 'x'", `operator "!has" is not supported`},
+		{"or", "CommonSecurityLog | where RequestMethod == 'GET' or RequestMethod == 'POST'", `unexpected "or" after the query`},
+		{"other table", "SecurityEvent | where EventID == '4624'", `expected the table CommonSecurityLog, found "SecurityEvent"`},
+		{"other tabular operator", "CommonSecurityLog | summarize count() by SourceIP", `tabular operator "summarize" is not supported`},
+		{"unknown column", "CommonSecurityLog | where Url == 'x'", `unknown CommonSecurityLog column "Url"`},
+		{"projected away", "CommonSecurityLog | project SourceIP | where RequestURL has_any ('x')", `column "RequestURL" was removed by an earlier project`},
+		{"undefined let", "CommonSecurityLog | where RequestURL has_any (nope)", `"nope" is not defined by a let statement`},
+		{"no where", "CommonSecurityLog | project SourceIP", "the query has no where clause"},
+		{"open string", "CommonSecurityLog | where RequestMethod == 'GET", "line 1, column 44: string not closed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := compileQuery(tt.query)
+			assert.ErrorContains(t, err, tt.err)
+		})
+	}
+}
+
+func TestParseNamesTheFile(t *testing.T) {
+	_, err := Parse([]byte("id: x\nname: y\nquery: CommonSecurityLog | where RequestURL matches regex 'a'\n"), "custom.yaml")
+	assert.ErrorContains(t, err, `custom.yaml: query: line 1, column 38: operator "matches" is not supported`)
+
+	_, err = Parse([]byte("id: x\nname: y\ntactics: [Nope]\nquery: CommonSecurityLog | where RequestMethod == 'GET'\n"), "t.yaml")
+	assert.ErrorContains(t, err, `t.yaml: unknown tactic "Nope"`)
+}
