@@ -44,7 +44,7 @@ const (
 // slow or failing sink never blocks Fluent Bit's log flow.
 type Output struct {
 	cfg       Config
-	rule      *detect.Compiled
+	rules     []*detect.Compiled
 	sink      sink.Sink
 	spool     *spool.Spool
 	deliverer *delivery.Deliverer
@@ -68,12 +68,7 @@ type Output struct {
 
 // New builds an instance whose sink is configured from g.
 func New(cfg Config, g config.Getter, log *slog.Logger) (*Output, error) {
-	// The shipped rule is a Sentinel rule file, compiled from its KQL here.
-	shipped, err := rules.Builtin()
-	if err != nil {
-		return nil, err
-	}
-	rule, err := detect.Compile(&shipped[0])
+	ruleSet, err := loadRules(g, log)
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +76,7 @@ func New(cfg Config, g config.Getter, log *slog.Logger) (*Output, error) {
 	if err != nil {
 		return nil, err
 	}
-	o, err := NewWithSink(cfg, rule, s, log)
+	o, err := NewWithRules(cfg, ruleSet, s, log)
 	if err != nil {
 		s.Close(context.Background())
 		return nil, err
@@ -89,10 +84,59 @@ func New(cfg Config, g config.Getter, log *slog.Logger) (*Output, error) {
 	return o, nil
 }
 
+// loadRules compiles the shipped rules that Rules selects (all by default)
+// and the rule files at Rules_Path. A rule file that fails to compile is
+// logged and left out; having no rule at all is an error.
+func loadRules(g config.Getter, log *slog.Logger) ([]*detect.Compiled, error) {
+	shipped, err := rules.Builtin()
+	if err != nil {
+		return nil, err
+	}
+	selected, err := rules.Select(shipped, g.Get("Rules"))
+	if err != nil {
+		return nil, err
+	}
+	if path := config.String(g, "Rules_Path", ""); path != "" {
+		extra, errs := rules.LoadPath(path)
+		for _, e := range errs {
+			log.Error("rule file rejected; the other rules run", "error", e)
+		}
+		selected = append(selected, extra...)
+	}
+
+	seen := map[string]bool{}
+	var out []*detect.Compiled
+	for i := range selected {
+		r := &selected[i]
+		if seen[r.ID] {
+			log.Error("rule id given twice; the later rule is left out", "rule_id", r.ID, "name", r.Name)
+			continue
+		}
+		seen[r.ID] = true
+		c, err := detect.Compile(r)
+		if err != nil {
+			log.Error("rule rejected; the other rules run", "rule_id", r.ID, "error", err)
+			continue
+		}
+		out = append(out, c)
+		log.Info("rule loaded", "rule_id", r.ID, "name", r.Name, "severity", r.Severity)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no detection rule to run: check Rules and Rules_Path")
+	}
+	return out, nil
+}
+
 // NewWithSink builds an instance around a sink the caller made. It opens
 // the spool, reports what it recovered, and starts delivery, which first
 // sends the alerts left from before a restart.
 func NewWithSink(cfg Config, rule *detect.Compiled, s sink.Sink, log *slog.Logger) (*Output, error) {
+	return NewWithRules(cfg, []*detect.Compiled{rule}, s, log)
+}
+
+// NewWithRules is NewWithSink for several rules: every record is checked
+// against each of them.
+func NewWithRules(cfg Config, ruleSet []*detect.Compiled, s sink.Sink, log *slog.Logger) (*Output, error) {
 	release, err := claimSpoolName(&cfg)
 	if err != nil {
 		return nil, err
@@ -117,7 +161,7 @@ func NewWithSink(cfg Config, rule *detect.Compiled, s sink.Sink, log *slog.Logge
 	}
 
 	o := &Output{
-		cfg: cfg, rule: rule, sink: s, spool: sp, log: log, releaseSpool: release,
+		cfg: cfg, rules: ruleSet, sink: s, spool: sp, log: log, releaseSpool: release,
 		skips:   newSkipLog(log, cfg.SkipLogInterval),
 		fullLog: newSkipLog(log, cfg.SkipLogInterval),
 	}
@@ -391,7 +435,7 @@ func (o *Output) checkMessage(w *worker, tag string, message []byte, identIsCEF 
 			o.skips.record(skipReasonFor(err), tag, w.entry.Index, err.Error(), line)
 			continue
 		}
-		if !o.rule.MayMatch(line, o.cfg.Mode) {
+		if !o.mayMatch(line) {
 			continue
 		}
 		if err := w.rec.ParseLine(line); err != nil {
@@ -433,13 +477,26 @@ func (o *Output) checkFields(w *worker, tag string) {
 	o.evaluate(w, tag, nil)
 }
 
-func (o *Output) evaluate(w *worker, tag string, raw []byte) {
-	if o.rule.Evaluate(&w.rec, o.cfg.Mode, &w.match) == detect.NoMatch {
-		return
+// mayMatch reports whether any rule's prefilter lets the line through.
+func (o *Output) mayMatch(line []byte) bool {
+	for _, rule := range o.rules {
+		if rule.MayMatch(line, o.cfg.Mode) {
+			return true
+		}
 	}
-	alert := o.rule.NewAlert(&w.rec, &w.match, detect.Source{Time: w.entry.Time, Tag: tag, Raw: raw})
-	w.alerts = append(w.alerts, alert)
-	o.log.Debug("alert raised", "tag", tag, "record", w.entry.Index, "alert_id", alert.ID, "verdict", alert.Verdict)
+	return false
+}
+
+func (o *Output) evaluate(w *worker, tag string, raw []byte) {
+	for _, rule := range o.rules {
+		if rule.Evaluate(&w.rec, o.cfg.Mode, &w.match) == detect.NoMatch {
+			continue
+		}
+		alert := rule.NewAlert(&w.rec, &w.match, detect.Source{Time: w.entry.Time, Tag: tag, Raw: raw})
+		w.alerts = append(w.alerts, alert)
+		o.log.Debug("alert raised", "tag", tag, "record", w.entry.Index, "rule", rule.Rule.ID,
+			"alert_id", alert.ID, "verdict", alert.Verdict)
+	}
 }
 
 func skipReasonFor(err error) string {

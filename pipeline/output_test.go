@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"log/slog"
 	"strings"
 	"sync"
@@ -474,4 +476,47 @@ func TestSuppressWindowRollsUpRepeats(t *testing.T) {
 func TestSuppressByRejectsUnknownColumn(t *testing.T) {
 	_, err := LoadConfig(config.Map{"Suppress_Window": "1m", "Suppress_By": "SourceIP,Nope"})
 	assert.ErrorContains(t, err, `invalid Suppress_By column "Nope"`)
+}
+
+func TestRulesPathAddsRulesAndSkipsBrokenOnes(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "beacon.yaml"), []byte(`id: 00000000-0000-4000-8000-000000000001
+name: Test beacon path
+severity: Medium
+tactics: [CommandAndControl]
+relevantTechniques: [T1071.001]
+query: |
+  CommonSecurityLog
+  | where RequestURL has_any ('beacon.php')
+`), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "broken.yml"), []byte("id: x\nname: broken\nquery: CommonSecurityLog | where RequestURL contains 'x'\n"), 0o600))
+
+	alerts := filepath.Join(t.TempDir(), "alerts.json")
+	settings := config.Map{"Sink": "file", "Path": alerts, "Rules_Path": dir, "Spool_Dir": t.TempDir()}
+	cfg, err := LoadConfig(settings)
+	require.NoError(t, err)
+	logs := &lockedWriter{w: &bytes.Buffer{}}
+	out, err := New(cfg, settings, slog.New(slog.NewTextHandler(logs, nil)))
+	require.NoError(t, err)
+
+	data := lineChunk(chunk.Encoder{}, "log", zscalerHit,
+		"CEF:0|V|P|1|2|n|3|requestMethod=POST request=cdn.example.com/beacon.php?id=1")
+	require.Equal(t, OK, out.Flush(data, "t"))
+	require.NoError(t, out.Close(context.Background()))
+
+	text, err := os.ReadFile(alerts)
+	require.NoError(t, err)
+	assert.Equal(t, 2, strings.Count(string(text), "\n"))
+	assert.Contains(t, string(text), `"name":"Test beacon path"`)
+	assert.Contains(t, string(text), `"name":"RunningRAT request parameters"`)
+	assert.Contains(t, logs.String(), "rule file rejected")
+	assert.Contains(t, logs.String(), `operator \"contains\" is not supported`)
+}
+
+func TestRulesNoneWithoutPathFails(t *testing.T) {
+	settings := config.Map{"Rules": "none", "Spool_Dir": t.TempDir()}
+	cfg, err := LoadConfig(settings)
+	require.NoError(t, err)
+	_, err = New(cfg, settings, slog.New(slog.DiscardHandler))
+	assert.ErrorContains(t, err, "no detection rule to run")
 }

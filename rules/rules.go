@@ -7,6 +7,8 @@ package rules
 import (
 	"embed"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -168,4 +170,69 @@ func technique(id string, ruleTactics []detect.Tactic) detect.Technique {
 
 func techniqueReference(id string) string {
 	return "https://attack.mitre.org/techniques/" + strings.ReplaceAll(id, ".", "/") + "/"
+}
+
+// LoadPath compiles the rule files at path: one file, or every .yaml and
+// .yml file in a folder (not recursively). A file that fails is returned in
+// errs and left out, so that the other rules still run.
+func LoadPath(path string) (loaded []detect.Rule, errs []error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, []error{fmt.Errorf("Rules_Path: %w", err)}
+	}
+	files := []string{path}
+	if info.IsDir() {
+		files = nil
+		entries, err := os.ReadDir(path)
+		if err != nil {
+			return nil, []error{fmt.Errorf("Rules_Path: %w", err)}
+		}
+		for _, e := range entries {
+			name := e.Name()
+			if !e.IsDir() && (strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml")) {
+				files = append(files, filepath.Join(path, name))
+			}
+		}
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		rule, err := Parse(data, f)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		loaded = append(loaded, rule)
+	}
+	return loaded, errs
+}
+
+// Select keeps the shipped rules that spec names: "all" (the default),
+// "none", or a comma-separated list of rule ids or names.
+func Select(shipped []detect.Rule, spec string) ([]detect.Rule, error) {
+	spec = strings.TrimSpace(spec)
+	switch strings.ToLower(spec) {
+	case "", "all":
+		return shipped, nil
+	case "none":
+		return nil, nil
+	}
+	var out []detect.Rule
+	for _, want := range strings.Split(spec, ",") {
+		want = strings.TrimSpace(want)
+		found := false
+		for _, r := range shipped {
+			if r.ID == want || strings.EqualFold(r.Name, want) {
+				out = append(out, r)
+				found = true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("invalid Rules entry %q: no shipped rule has that id or name", want)
+		}
+	}
+	return out, nil
 }
