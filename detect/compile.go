@@ -3,6 +3,7 @@ package detect
 import (
 	"bytes"
 	"fmt"
+	"regexp"
 
 	"github.com/edgehunt/runningrat/cef"
 )
@@ -89,6 +90,7 @@ type condition struct {
 	op     Op
 	equals [][]byte
 	terms  *termMatcher
+	regex  *regexp.Regexp
 	// exactScan and lenientScan are the raw-text prefilters of a has_any
 	// condition, for exact and extended mode; keyFinder finds the raw
 	// values of the column's CEF key.
@@ -132,6 +134,25 @@ func Compile(rule *Rule) (*Compiled, error) {
 			if key := col.Key(); key != "" {
 				cond.keyFinder, cond.hasKey = cef.NewKeyFinder(key), true
 			}
+		case NotEquals, EqualsFold, NotEqualsFold, Contains, NotContains, ContainsCS,
+			StartsWith, EndsWith, In, InFold, NotIn, IsEmpty, IsNotEmpty:
+			for _, v := range w.Values {
+				cond.equals = append(cond.equals, []byte(v))
+			}
+		case HasAll, NotHas:
+			cond.terms = newTermMatcher(w.Values)
+		case HasCS:
+			cond.terms = newTermMatcher(w.Values)
+			cond.terms.caseSensitive = true
+		case MatchesRegex:
+			if len(w.Values) != 1 {
+				return nil, fmt.Errorf("rule %s: column %s: matches regex needs one pattern", rule.ID, w.Column)
+			}
+			re, err := regexp.Compile(w.Values[0])
+			if err != nil {
+				return nil, fmt.Errorf("rule %s: column %s: invalid regular expression: %w", rule.ID, w.Column, err)
+			}
+			cond.regex = re
 		default:
 			return nil, fmt.Errorf("rule %s: column %s: unsupported operator %d", rule.ID, w.Column, w.Op)
 		}
@@ -243,6 +264,10 @@ func (c *Compiled) evaluateExact(rec *cef.Record, m *Match) bool {
 				return false
 			}
 			m.Indicators = cond.terms.appendMatches(m.Indicators, v)
+		default:
+			if !cond.holds(v) {
+				return false
+			}
 		}
 		m.Evidence = append(m.Evidence, ColumnValue{Column: cond.name, Value: v})
 	}
@@ -341,6 +366,11 @@ func (cond *condition) lenientOption(v []byte) (option, bool) {
 			}
 			return opt, true
 		}
+
+	default:
+		if cond.holds(v) {
+			return option{value: v}, true
+		}
 	}
 	return option{}, false
 }
@@ -363,4 +393,80 @@ func (cond *condition) equalsAny(v []byte) bool {
 		}
 	}
 	return false
+}
+
+// holds evaluates the operators other than == and has_any on v.
+func (cond *condition) holds(v []byte) bool {
+	switch cond.op {
+	case NotEquals:
+		return !cond.equalsAny(v)
+	case EqualsFold, InFold:
+		return cond.equalsFoldAny(v)
+	case NotEqualsFold:
+		return !cond.equalsFoldAny(v)
+	case In:
+		return cond.equalsAny(v)
+	case NotIn:
+		return !cond.equalsAny(v)
+	case HasAll, HasCS:
+		return cond.terms.matchAll(v)
+	case NotHas:
+		return !cond.terms.matchAny(v)
+	case Contains:
+		return cond.anyValue(func(want []byte) bool { return indexFold(v, want) >= 0 })
+	case NotContains:
+		return !cond.anyValue(func(want []byte) bool { return indexFold(v, want) >= 0 })
+	case ContainsCS:
+		return cond.anyValue(func(want []byte) bool { return bytes.Contains(v, want) })
+	case StartsWith:
+		return cond.anyValue(func(want []byte) bool { return len(v) >= len(want) && equalFoldBytes(v[:len(want)], want) })
+	case EndsWith:
+		return cond.anyValue(func(want []byte) bool { return len(v) >= len(want) && equalFoldBytes(v[len(v)-len(want):], want) })
+	case MatchesRegex:
+		return cond.regex.Match(v)
+	case IsEmpty:
+		return len(v) == 0
+	case IsNotEmpty:
+		return len(v) > 0
+	}
+	return false
+}
+
+func (cond *condition) anyValue(match func(want []byte) bool) bool {
+	for _, want := range cond.equals {
+		if match(want) {
+			return true
+		}
+	}
+	return false
+}
+
+func (cond *condition) equalsFoldAny(v []byte) bool {
+	return cond.anyValue(func(want []byte) bool { return equalFoldBytes(v, want) })
+}
+
+// equalFoldBytes compares ignoring ASCII case only.
+func equalFoldBytes(a, b []byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if lowerASCII(a[i]) != lowerASCII(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// indexFold finds want in v ignoring ASCII case, or returns -1.
+func indexFold(v, want []byte) int {
+	if len(want) == 0 {
+		return 0
+	}
+	for i := 0; i+len(want) <= len(v); i++ {
+		if equalFoldBytes(v[i:i+len(want)], want) {
+			return i
+		}
+	}
+	return -1
 }

@@ -14,6 +14,27 @@ const (
 	// HasAny is KQL "has_any": true when any value is a term match (see
 	// hasTerm) of the column, ignoring ASCII case.
 	HasAny
+
+	// The operators below are evaluated exactly in both modes: extended
+	// mode relaxes only == and has_any. Case-insensitive ones fold ASCII
+	// letters only, as has_any does.
+	NotEquals     // !=: case-sensitive inequality
+	EqualsFold    // =~: equality ignoring case
+	NotEqualsFold // !~
+	HasAll        // has_all: every value is a term match; has is has_all of one value
+	NotHas        // !has: no value is a term match
+	HasCS         // has_cs: term match, case-sensitive
+	Contains      // contains: substring, ignoring case
+	NotContains   // !contains
+	ContainsCS    // contains_cs: substring, case-sensitive
+	StartsWith    // startswith: prefix, ignoring case
+	EndsWith      // endswith: suffix, ignoring case
+	In            // in: equal to one of the values, case-sensitive
+	InFold        // in~: equal to one of the values, ignoring case
+	NotIn         // !in
+	MatchesRegex  // matches regex: RE2 search, case-sensitive like Kusto
+	IsEmpty       // isempty(): the column is empty or missing
+	IsNotEmpty    // isnotempty()
 )
 
 // Condition is one "where" clause of a rule: Column Op Values.

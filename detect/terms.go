@@ -20,6 +20,8 @@ type needle struct {
 // termMatcher is a compiled has_any value list.
 type termMatcher struct {
 	needles []needle
+	// caseSensitive makes it has_cs: letters must match in case too.
+	caseSensitive bool
 }
 
 func newTermMatcher(values []string) *termMatcher {
@@ -45,9 +47,43 @@ func newTermMatcher(values []string) *termMatcher {
 // matchAny reports whether any needle is a term match of v.
 func (m *termMatcher) matchAny(v []byte) bool {
 	for i := range m.needles {
-		if m.needles[i].matches(v) {
+		if m.match(&m.needles[i], v) {
 			return true
 		}
+	}
+	return false
+}
+
+// matchAll reports whether every needle is a term match of v.
+func (m *termMatcher) matchAll(v []byte) bool {
+	for i := range m.needles {
+		if !m.match(&m.needles[i], v) {
+			return false
+		}
+	}
+	return len(m.needles) > 0
+}
+
+func (m *termMatcher) match(n *needle, v []byte) bool {
+	if !m.caseSensitive {
+		return n.matches(v)
+	}
+	// has_cs: the same term boundaries, with the needle's own case.
+	size := len(n.text)
+	for from := 0; from+size <= len(v); {
+		i := bytes.Index(v[from:], []byte(n.text))
+		if i < 0 {
+			return false
+		}
+		i += from
+		from = i + 1
+		if n.checkStart && i > 0 && isTermChar(v[i-1]) {
+			continue
+		}
+		if n.checkEnd && i+size < len(v) && isTermChar(v[i+size]) {
+			continue
+		}
+		return true
 	}
 	return false
 }

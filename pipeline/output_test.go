@@ -489,7 +489,7 @@ query: |
   CommonSecurityLog
   | where RequestURL has_any ('beacon.php')
 `), 0o600))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "broken.yml"), []byte("id: x\nname: broken\nquery: CommonSecurityLog | where RequestURL contains 'x'\n"), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "broken.yml"), []byte("id: x\nname: broken\nquery: CommonSecurityLog | where RequestURL hasprefix 'x'\n"), 0o600))
 
 	alerts := filepath.Join(t.TempDir(), "alerts.json")
 	settings := config.Map{"Sink": "file", "Path": alerts, "Rules_Path": dir, "Spool_Dir": t.TempDir()}
@@ -510,7 +510,7 @@ query: |
 	assert.Contains(t, string(text), `"name":"Test beacon path"`)
 	assert.Contains(t, string(text), `"name":"RunningRAT request parameters"`)
 	assert.Contains(t, logs.String(), "rule file rejected")
-	assert.Contains(t, logs.String(), `operator \"contains\" is not supported`)
+	assert.Contains(t, logs.String(), `operator \"hasprefix\" is not supported`)
 }
 
 func TestRulesNoneWithoutPathFails(t *testing.T) {

@@ -62,8 +62,8 @@ func lex(query string) ([]token, error) {
 				end = len(query) - i
 			}
 			advance(end)
-		case c == '=' && i+1 < len(query) && query[i+1] == '=':
-			start.kind, start.text = tokPunct, "=="
+		case i+1 < len(query) && (query[i:i+2] == "==" || query[i:i+2] == "!=" || query[i:i+2] == "=~" || query[i:i+2] == "!~"):
+			start.kind, start.text = tokPunct, query[i:i+2]
 			tokens = append(tokens, start)
 			advance(2)
 		case strings.IndexByte("()[],;|=", c) >= 0:
@@ -287,8 +287,28 @@ func (p *parser) parseWhere() error {
 	}
 }
 
+// scalarOps are the operators that take one string, listOps those that
+// take a parenthesised list or a let array.
+var (
+	scalarOps = map[string]detect.Op{
+		"==": detect.Equals, "!=": detect.NotEquals, "=~": detect.EqualsFold, "!~": detect.NotEqualsFold,
+		"has": detect.HasAll, "!has": detect.NotHas, "has_cs": detect.HasCS,
+		"contains": detect.Contains, "!contains": detect.NotContains, "contains_cs": detect.ContainsCS,
+		"startswith": detect.StartsWith, "endswith": detect.EndsWith,
+	}
+	listOps = map[string]detect.Op{
+		"has_any": detect.HasAny, "has_all": detect.HasAll,
+		"in": detect.In, "in~": detect.InFold, "!in": detect.NotIn,
+	}
+)
+
+const supportedOps = "==, !=, =~, !~, has, !has, has_cs, has_any, has_all, contains, !contains, contains_cs, startswith, endswith, in, in~, !in, matches regex, isempty(), isnotempty()"
+
 func (p *parser) parseComparison() error {
 	col := p.next()
+	if col.kind == tokIdent && (col.text == "isempty" || col.text == "isnotempty") {
+		return p.parseEmptiness(col)
+	}
 	if col.kind != tokIdent {
 		return p.fail(col, "expected a column name, found %q", col.text)
 	}
@@ -297,22 +317,56 @@ func (p *parser) parseComparison() error {
 	}
 
 	op := p.next()
-	switch {
-	case op.kind == tokPunct && op.text == "==":
+	if op.kind == tokIdent && op.text == "matches" {
+		if kw := p.next(); kw.kind != tokIdent || kw.text != "regex" {
+			return p.fail(kw, "expected \"regex\" after matches, found %q", kw.text)
+		}
 		value := p.next()
 		if value.kind != tokString {
-			return p.fail(value, "%s == needs a string, found %q", col.text, value.text)
+			return p.fail(value, "%s matches regex needs a string, found %q", col.text, value.text)
 		}
-		p.where = append(p.where, detect.Condition{Column: col.text, Op: detect.Equals, Values: []string{value.text}})
-	case op.kind == tokIdent && op.text == "has_any":
+		p.where = append(p.where, detect.Condition{Column: col.text, Op: detect.MatchesRegex, Values: []string{value.text}})
+		return nil
+	}
+	if code, ok := scalarOps[op.text]; ok {
+		value := p.next()
+		if value.kind != tokString {
+			return p.fail(value, "%s %s needs a string, found %q", col.text, op.text, value.text)
+		}
+		p.where = append(p.where, detect.Condition{Column: col.text, Op: code, Values: []string{value.text}})
+		return nil
+	}
+	if code, ok := listOps[op.text]; ok {
 		values, err := p.parseHasAnyValues()
 		if err != nil {
 			return err
 		}
-		p.where = append(p.where, detect.Condition{Column: col.text, Op: detect.HasAny, Values: values})
-	default:
-		return p.fail(op, "operator %q is not supported: use == or has_any", op.text)
+		p.where = append(p.where, detect.Condition{Column: col.text, Op: code, Values: values})
+		return nil
 	}
+	return p.fail(op, "operator %q is not supported: use %s", op.text, supportedOps)
+}
+
+// parseEmptiness reads isempty(COLUMN) or isnotempty(COLUMN).
+func (p *parser) parseEmptiness(fn token) error {
+	if err := p.expect("("); err != nil {
+		return err
+	}
+	col := p.next()
+	if col.kind != tokIdent {
+		return p.fail(col, "%s needs a column, found %q", fn.text, col.text)
+	}
+	if err := p.checkColumn(col); err != nil {
+		return err
+	}
+	if err := p.expect(")"); err != nil {
+		return err
+	}
+	op := detect.IsEmpty
+	if fn.text == "isnotempty" {
+		op = detect.IsNotEmpty
+	}
+	p.where = append(p.where, detect.Condition{Column: col.text, Op: op})
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/edgehunt/runningrat/cef"
 	"github.com/edgehunt/runningrat/detect"
 )
 
@@ -62,8 +63,10 @@ func TestCompileQueryRejects(t *testing.T) {
 		query string
 		err   string
 	}{
-		{"unsupported operator", "CommonSecurityLog\n| where RequestURL contains 'x'", `line 2, column 20: operator "contains" is not supported`},
-		{"negated operator", "CommonSecurityLog | where RequestURL !has 'x'", `operator "!has" is not supported`},
+		{"unsupported operator", "CommonSecurityLog\n| where RequestURL hasprefix 'x'", `line 2, column 20: operator "hasprefix" is not supported`},
+		{"negated operator", "CommonSecurityLog | where RequestURL !hasprefix 'x'", `operator "!hasprefix" is not supported`},
+		{"matches without regex", "CommonSecurityLog | where RequestURL matches 'x'", `expected "regex" after matches`},
+
 		{"or", "CommonSecurityLog | where RequestMethod == 'GET' or RequestMethod == 'POST'", `unexpected "or" after the query`},
 		{"other table", "SecurityEvent | where EventID == '4624'", `expected the table CommonSecurityLog, found "SecurityEvent"`},
 		{"other tabular operator", "CommonSecurityLog | summarize count() by SourceIP", `tabular operator "summarize" is not supported`},
@@ -82,9 +85,59 @@ func TestCompileQueryRejects(t *testing.T) {
 }
 
 func TestParseNamesTheFile(t *testing.T) {
-	_, err := Parse([]byte("id: x\nname: y\nquery: CommonSecurityLog | where RequestURL matches regex 'a'\n"), "custom.yaml")
-	assert.ErrorContains(t, err, `custom.yaml: query: line 1, column 38: operator "matches" is not supported`)
+	_, err := Parse([]byte("id: x\nname: y\nquery: CommonSecurityLog | where RequestURL startswith_cs 'a'\n"), "custom.yaml")
+	assert.ErrorContains(t, err, `custom.yaml: query: line 1, column 38: operator "startswith_cs" is not supported`)
 
 	_, err = Parse([]byte("id: x\nname: y\ntactics: [Nope]\nquery: CommonSecurityLog | where RequestMethod == 'GET'\n"), "t.yaml")
 	assert.ErrorContains(t, err, `t.yaml: unknown tactic "Nope"`)
+}
+
+// TestOperatorsEvaluate compiles one query per operator and evaluates it on
+// a record, in exact mode, against Kusto's documented results.
+func TestOperatorsEvaluate(t *testing.T) {
+	line := "CEF:0|V|P|1|2|n|3|requestMethod=GET request=https://Cdn.example.com/ui/chk?MacTok=1 act=Allowed"
+	tests := []struct {
+		where string
+		want  bool
+	}{
+		{`RequestMethod != "POST"`, true},
+		{`RequestMethod != "GET"`, false},
+		{`RequestMethod =~ "get"`, true},
+		{`RequestMethod !~ "get"`, false},
+		{`RequestURL has "chk"`, true},
+		{`RequestURL has "ch"`, false},
+		{`RequestURL !has "chk"`, false},
+		{`RequestURL has_cs "MacTok"`, true},
+		{`RequestURL has_cs "mactok"`, false},
+		{`RequestURL has_all ("chk", "mactok")`, true},
+		{`RequestURL has_all ("chk", "nope")`, false},
+		{`RequestURL contains "ample.COM"`, true},
+		{`RequestURL !contains "ample"`, false},
+		{`RequestURL contains_cs "cdn"`, false},
+		{`RequestURL startswith "HTTPS://cdn"`, true},
+		{`RequestURL endswith "=1"`, true},
+		{`DeviceAction in ("Allowed", "Blocked")`, true},
+		{`DeviceAction in ("allowed")`, false},
+		{`DeviceAction in~ ("allowed")`, true},
+		{`DeviceAction !in ("Allowed")`, false},
+		{`RequestURL matches regex "chk\\?[A-Za-z]+=\\d"`, true},
+		{`RequestURL matches regex "^/ui"`, false},
+		{`isnotempty(RequestURL)`, true},
+		{`isempty(SourceIP)`, true},
+		{`isempty(RequestURL) and RequestMethod == "GET"`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.where, func(t *testing.T) {
+			where, _, err := compileQuery("CommonSecurityLog | where " + tt.where)
+			require.NoError(t, err)
+			rule := detect.Rule{ID: "t", Name: "t", Where: where}
+			compiled, err := detect.Compile(&rule)
+			require.NoError(t, err)
+
+			var rec cef.Record
+			require.NoError(t, rec.ParseLine([]byte(line)))
+			var m detect.Match
+			assert.Equal(t, tt.want, compiled.Evaluate(&rec, detect.Exact, &m) == detect.ExactMatch)
+		})
+	}
 }
