@@ -141,3 +141,36 @@ func TestOperatorsEvaluate(t *testing.T) {
 		})
 	}
 }
+
+// TestBuiltinRuleTests runs the test events of the shipped rule files.
+func TestBuiltinRuleTests(t *testing.T) {
+	entries, err := builtin.ReadDir("builtin")
+	require.NoError(t, err)
+	for _, e := range entries {
+		t.Run(e.Name(), func(t *testing.T) {
+			data, err := builtin.ReadFile("builtin/" + e.Name())
+			require.NoError(t, err)
+			rule, err := Parse(data, e.Name())
+			require.NoError(t, err)
+			tests, err := ParseTests(data, e.Name())
+			require.NoError(t, err)
+			require.NotEmpty(t, tests)
+
+			compiled, err := detect.Compile(&rule)
+			require.NoError(t, err)
+			failures, err := RunTests(compiled, tests)
+			require.NoError(t, err)
+			assert.Empty(t, failures)
+		})
+	}
+}
+
+func TestRunTestsReportsAFailure(t *testing.T) {
+	rule := detect.RunningRAT
+	compiled, err := detect.Compile(&rule)
+	require.NoError(t, err)
+	failures, err := RunTests(compiled, []TestEvent{{Name: "wrong", Fields: map[string]string{"RequestMethod": "GET", "RequestURL": "/ok"}, Exact: true}})
+	require.NoError(t, err)
+	require.Len(t, failures, 1)
+	assert.Equal(t, `rule "RunningRAT request parameters", test "wrong", exact mode: expected alert true, got false`, failures[0].String())
+}

@@ -4,6 +4,7 @@
 // Usage:
 //
 //	runningrat hunt [flags] PATH...
+//	runningrat test-rules RULE_FILE...
 //
 // PATH is a file, a folder (read recursively), a .gz file, or - for
 // standard input. Lines are CEF with any syslog framing the plugin reads, or
@@ -29,6 +30,7 @@ import (
 
 	"github.com/edgehunt/runningrat/config"
 	"github.com/edgehunt/runningrat/hunt"
+	"github.com/edgehunt/runningrat/rules"
 )
 
 const (
@@ -56,8 +58,12 @@ func (s settingFlags) Set(v string) error {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "test-rules" {
+		return testRules(args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "hunt" {
 		fmt.Fprintln(stderr, "usage: runningrat hunt [flags] PATH...   (runningrat hunt -h for the flags)")
+		fmt.Fprintln(stderr, "       runningrat test-rules RULE_FILE...")
 		return exitError
 	}
 
@@ -170,4 +176,30 @@ func isTerminal(w io.Writer) bool {
 	}
 	info, err := f.Stat()
 	return err == nil && info.Mode()&os.ModeCharDevice != 0
+}
+
+// testRules runs the test events of rule files: exit 0 when all pass, 1
+// when one fails, 2 when a file cannot be read or compiled.
+func testRules(paths []string, stdout, stderr io.Writer) int {
+	if len(paths) == 0 {
+		fmt.Fprintln(stderr, "usage: runningrat test-rules RULE_FILE...")
+		return exitError
+	}
+	status := exitNoAlerts
+	for _, path := range paths {
+		checks, failures, err := rules.TestFile(path)
+		if err != nil {
+			fmt.Fprintf(stderr, "%v\n", err)
+			status = exitError
+			continue
+		}
+		for _, f := range failures {
+			fmt.Fprintf(stdout, "FAIL %s: %s\n", path, f)
+		}
+		fmt.Fprintf(stdout, "%s: %d passed, %d failed\n", path, checks-len(failures), len(failures))
+		if len(failures) > 0 && status == exitNoAlerts {
+			status = exitAlerts
+		}
+	}
+	return status
 }

@@ -40,3 +40,15 @@ func TestSummaryJSON(t *testing.T) {
 	assert.Contains(t, stderr.String(), `"alerts_by_verdict":{"exact":6}`)
 	assert.Contains(t, stderr.String(), `"records":20`)
 }
+
+func TestTestRules(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	assert.Equal(t, exitNoAlerts, run([]string{"test-rules", "../../rules/builtin/runningrat.yaml"}, &stdout, &stderr), stderr.String())
+	assert.Contains(t, stdout.String(), "10 passed, 0 failed")
+
+	broken := filepath.Join(t.TempDir(), "broken.yaml")
+	require.NoError(t, os.WriteFile(broken, []byte("id: x\nname: y\nquery: CommonSecurityLog | where RequestMethod == 'GET'\ntests:\n  - name: t\n    fields: {RequestMethod: POST}\n    exact: true\n"), 0o600))
+	stdout.Reset()
+	assert.Equal(t, exitAlerts, run([]string{"test-rules", broken}, &stdout, &stderr))
+	assert.Contains(t, stdout.String(), "FAIL")
+}
