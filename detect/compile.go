@@ -80,17 +80,27 @@ type ColumnValue struct {
 type Compiled struct {
 	Rule       *Rule
 	conditions []condition
-	project    []projected
-	entities   []entity
+	// tree is the compiled Rule.Expr, or nil for a list of conditions.
+	tree     *node
+	project  []projected
+	entities []entity
+}
+
+// node is a compiled Expr; cond indexes Compiled.conditions.
+type node struct {
+	kind     ExprKind
+	cond     int
+	children []*node
 }
 
 type condition struct {
-	name   string
-	column cef.Column
-	op     Op
-	equals [][]byte
-	terms  *termMatcher
-	regex  *regexp.Regexp
+	name      string
+	column    cef.Column
+	op        Op
+	transform string
+	equals    [][]byte
+	terms     *termMatcher
+	regex     *regexp.Regexp
 	// exactScan and lenientScan are the raw-text prefilters of a has_any
 	// condition, for exact and extended mode; keyFinder finds the raw
 	// values of the column's CEF key.
@@ -112,49 +122,23 @@ type entity struct {
 // Compile checks a rule and prepares it for evaluation.
 func Compile(rule *Rule) (*Compiled, error) {
 	c := &Compiled{Rule: rule}
-	if len(rule.Where) == 0 {
+	switch {
+	case rule.Expr != nil && len(rule.Where) > 0:
+		return nil, fmt.Errorf("rule %s has both Where and Expr", rule.ID)
+	case rule.Expr != nil:
+		tree, err := c.compileExpr(rule.Expr)
+		if err != nil {
+			return nil, err
+		}
+		c.tree = tree
+	case len(rule.Where) == 0:
 		return nil, fmt.Errorf("rule %s has no conditions", rule.ID)
 	}
 
 	for _, w := range rule.Where {
-		col, ok := cef.ColumnByName(w.Column)
-		if !ok {
-			return nil, fmt.Errorf("rule %s: unknown column %q", rule.ID, w.Column)
-		}
-		cond := condition{name: w.Column, column: col, op: w.Op}
-		switch w.Op {
-		case Equals:
-			for _, v := range w.Values {
-				cond.equals = append(cond.equals, []byte(v))
-			}
-		case HasAny:
-			cond.terms = newTermMatcher(w.Values)
-			cond.exactScan = newPrefilter(w.Values, false)
-			cond.lenientScan = newPrefilter(w.Values, true)
-			if key := col.Key(); key != "" {
-				cond.keyFinder, cond.hasKey = cef.NewKeyFinder(key), true
-			}
-		case NotEquals, EqualsFold, NotEqualsFold, Contains, NotContains, ContainsCS,
-			StartsWith, EndsWith, In, InFold, NotIn, IsEmpty, IsNotEmpty:
-			for _, v := range w.Values {
-				cond.equals = append(cond.equals, []byte(v))
-			}
-		case HasAll, NotHas:
-			cond.terms = newTermMatcher(w.Values)
-		case HasCS:
-			cond.terms = newTermMatcher(w.Values)
-			cond.terms.caseSensitive = true
-		case MatchesRegex:
-			if len(w.Values) != 1 {
-				return nil, fmt.Errorf("rule %s: column %s: matches regex needs one pattern", rule.ID, w.Column)
-			}
-			re, err := regexp.Compile(w.Values[0])
-			if err != nil {
-				return nil, fmt.Errorf("rule %s: column %s: invalid regular expression: %w", rule.ID, w.Column, err)
-			}
-			cond.regex = re
-		default:
-			return nil, fmt.Errorf("rule %s: column %s: unsupported operator %d", rule.ID, w.Column, w.Op)
+		cond, err := compileCondition(rule, w)
+		if err != nil {
+			return nil, err
 		}
 		c.conditions = append(c.conditions, cond)
 	}
@@ -180,6 +164,145 @@ func Compile(rule *Rule) (*Compiled, error) {
 	return c, nil
 }
 
+// compileCondition prepares one condition of a rule.
+func compileCondition(rule *Rule, w Condition) (condition, error) {
+	col, ok := cef.ColumnByName(w.Column)
+	if !ok {
+		return condition{}, fmt.Errorf("rule %s: unknown column %q", rule.ID, w.Column)
+	}
+	cond := condition{name: w.Column, column: col, op: w.Op}
+	switch w.Op {
+	case Equals:
+		for _, v := range w.Values {
+			cond.equals = append(cond.equals, []byte(v))
+		}
+	case HasAny:
+		cond.terms = newTermMatcher(w.Values)
+		cond.exactScan = newPrefilter(w.Values, false)
+		cond.lenientScan = newPrefilter(w.Values, true)
+		if key := col.Key(); key != "" {
+			cond.keyFinder, cond.hasKey = cef.NewKeyFinder(key), true
+		}
+	case NotEquals, EqualsFold, NotEqualsFold, Contains, NotContains, ContainsCS,
+		StartsWith, EndsWith, In, InFold, NotIn, IsEmpty, IsNotEmpty:
+		for _, v := range w.Values {
+			cond.equals = append(cond.equals, []byte(v))
+		}
+	case HasAll, NotHas:
+		cond.terms = newTermMatcher(w.Values)
+	case HasCS:
+		cond.terms = newTermMatcher(w.Values)
+		cond.terms.caseSensitive = true
+	case MatchesRegex:
+		if len(w.Values) != 1 {
+			return condition{}, fmt.Errorf("rule %s: column %s: matches regex needs one pattern", rule.ID, w.Column)
+		}
+		re, err := regexp.Compile(w.Values[0])
+		if err != nil {
+			return condition{}, fmt.Errorf("rule %s: column %s: invalid regular expression: %w", rule.ID, w.Column, err)
+		}
+		cond.regex = re
+	default:
+		return condition{}, fmt.Errorf("rule %s: column %s: unsupported operator %d", rule.ID, w.Column, w.Op)
+	}
+	if w.Transform != "" && w.Transform != "tolower" && w.Transform != "toupper" {
+		return condition{}, fmt.Errorf("rule %s: column %s: unsupported function %q", rule.ID, w.Column, w.Transform)
+	}
+	cond.transform = w.Transform
+	return cond, nil
+}
+
+// compileExpr compiles an expression tree, appending its conditions.
+func (c *Compiled) compileExpr(e *Expr) (*node, error) {
+	switch e.Kind {
+	case ExprCondition:
+		cond, err := compileCondition(c.Rule, e.Condition)
+		if err != nil {
+			return nil, err
+		}
+		c.conditions = append(c.conditions, cond)
+		return &node{kind: ExprCondition, cond: len(c.conditions) - 1}, nil
+	case ExprAnd, ExprOr, ExprNot:
+		if e.Kind == ExprNot && len(e.Children) != 1 || e.Kind != ExprNot && len(e.Children) < 2 {
+			return nil, fmt.Errorf("rule %s: malformed expression", c.Rule.ID)
+		}
+		n := &node{kind: e.Kind}
+		for _, child := range e.Children {
+			cn, err := c.compileExpr(child)
+			if err != nil {
+				return nil, err
+			}
+			n.children = append(n.children, cn)
+		}
+		return n, nil
+	}
+	return nil, fmt.Errorf("rule %s: unknown expression kind %d", c.Rule.ID, e.Kind)
+}
+
+// evaluateTree evaluates a rule's expression exactly, collecting the
+// conditions that held as evidence and the has_any values found.
+func (c *Compiled) evaluateTree(n *node, rec *cef.Record, m *Match) bool {
+	switch n.kind {
+	case ExprCondition:
+		cond := &c.conditions[n.cond]
+		v := cond.valueOf(rec)
+		var ok bool
+		switch cond.op {
+		case Equals:
+			ok = cond.equalsAny(v)
+		case HasAny:
+			ok = cond.terms.matchAny(v)
+			if ok {
+				m.Indicators = cond.terms.appendMatches(m.Indicators, v)
+			}
+		default:
+			ok = cond.holds(v)
+		}
+		if ok {
+			m.Evidence = append(m.Evidence, ColumnValue{Column: cond.name, Value: v})
+		}
+		return ok
+	case ExprAnd:
+		for _, child := range n.children {
+			if !c.evaluateTree(child, rec, m) {
+				return false
+			}
+		}
+		return true
+	case ExprOr:
+		for _, child := range n.children {
+			if c.evaluateTree(child, rec, m) {
+				return true
+			}
+		}
+		return false
+	case ExprNot:
+		// Evidence from inside a not() would show values that did not
+		// match, so it is dropped.
+		saved := len(m.Evidence)
+		held := c.evaluateTree(n.children[0], rec, m)
+		m.Evidence = m.Evidence[:saved]
+		return !held
+	}
+	return false
+}
+
+// valueOf returns the condition's column value, transformed as the query
+// says.
+func (cond *condition) valueOf(rec *cef.Record) []byte {
+	return cond.transformed(rec.Value(cond.column))
+}
+
+func (cond *condition) transformed(v []byte) []byte {
+	switch cond.transform {
+	case "tolower":
+		return bytes.ToLower(v)
+	case "toupper":
+		return bytes.ToUpper(v)
+	}
+	return v
+}
+
 // MayMatch reports whether the raw text of a record (a CEF line) could
 // match in the given mode. False means that parsing the line is wasted work,
 // so it must never be false for a line that Evaluate would match.
@@ -190,6 +313,9 @@ func Compile(rule *Rule) (*Compiled, error) {
 // cannot match, and a typical line is searched over its URL instead of its
 // whole length.
 func (c *Compiled) MayMatch(text []byte, mode Mode) bool {
+	if c.tree != nil {
+		return true
+	}
 	for i := range c.conditions {
 		cond := &c.conditions[i]
 		if cond.op != HasAny {
@@ -235,6 +361,15 @@ func (c *Compiled) MayMatch(text []byte, mode Mode) bool {
 func (c *Compiled) Evaluate(rec *cef.Record, mode Mode, m *Match) Verdict {
 	*m = Match{Reasons: m.Reasons[:0], Indicators: m.Indicators[:0], Evidence: m.Evidence[:0]}
 
+	if c.tree != nil {
+		if c.evaluateTree(c.tree, rec, m) {
+			m.Verdict = ExactMatch
+			return m.Verdict
+		}
+		*m = Match{Reasons: m.Reasons[:0], Indicators: m.Indicators[:0], Evidence: m.Evidence[:0]}
+		return NoMatch
+	}
+
 	if c.evaluateExact(rec, m) {
 		m.Verdict = ExactMatch
 		return m.Verdict
@@ -253,7 +388,7 @@ func (c *Compiled) Evaluate(rec *cef.Record, mode Mode, m *Match) Verdict {
 func (c *Compiled) evaluateExact(rec *cef.Record, m *Match) bool {
 	for i := range c.conditions {
 		cond := &c.conditions[i]
-		v := rec.Value(cond.column)
+		v := cond.valueOf(rec)
 		switch cond.op {
 		case Equals:
 			if !cond.equalsAny(v) {
@@ -317,7 +452,7 @@ func (cond *condition) bestOption(candidates []cef.Candidate) (option, bool) {
 			base = append(base, "key_case")
 		}
 
-		opt, ok := cond.lenientOption(cand.Value)
+		opt, ok := cond.lenientOption(cond.transformed(cand.Value))
 		if !ok {
 			continue
 		}

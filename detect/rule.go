@@ -42,6 +42,27 @@ type Condition struct {
 	Column string // CommonSecurityLog column name
 	Op     Op
 	Values []string
+	// Transform is applied to the column's value before the comparison:
+	// "tolower", "toupper" or "" for none.
+	Transform string
+}
+
+// ExprKind is the kind of a node of a boolean expression.
+type ExprKind uint8
+
+const (
+	ExprCondition ExprKind = iota + 1
+	ExprAnd
+	ExprOr
+	ExprNot
+)
+
+// Expr is a boolean expression over conditions, for queries that need or,
+// not() or parentheses.
+type Expr struct {
+	Kind      ExprKind
+	Condition Condition // for ExprCondition
+	Children  []*Expr   // for ExprAnd and ExprOr (two or more), ExprNot (one)
 }
 
 // Tactic is a MITRE ATT&CK tactic.
@@ -85,6 +106,10 @@ type Rule struct {
 	Project []string
 	// Where is the list of conditions, all of which must hold.
 	Where []Condition
+	// Expr, when set, replaces Where with a boolean expression. Such a rule
+	// is evaluated exactly in both modes, and its records are not
+	// prefiltered.
+	Expr *Expr
 }
 
 // RunningRAT is Microsoft Sentinel's analytic rule "RunningRAT request

@@ -126,7 +126,7 @@ func newOutput(settings config.Map, opts Options) (*pipeline.Output, *tally, err
 	if err != nil {
 		return nil, nil, err
 	}
-	rule, err := detect.Compile(&detect.RunningRAT)
+	ruleSet, err := pipeline.LoadRules(settings, opts.Log)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -141,7 +141,7 @@ func newOutput(settings config.Map, opts Options) (*pipeline.Output, *tally, err
 		}
 	}
 	t := &tally{sink: s, byRule: map[string]int64{}, byVerdict: map[string]int64{}, bySource: map[string]int64{}}
-	out, err := pipeline.NewWithSink(cfg, rule, t, opts.Log)
+	out, err := pipeline.NewWithRules(cfg, ruleSet, t, opts.Log)
 	return out, t, err
 }
 

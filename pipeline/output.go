@@ -68,7 +68,7 @@ type Output struct {
 
 // New builds an instance whose sink is configured from g.
 func New(cfg Config, g config.Getter, log *slog.Logger) (*Output, error) {
-	ruleSet, err := loadRules(g, log)
+	ruleSet, err := LoadRules(g, log)
 	if err != nil {
 		return nil, err
 	}
@@ -84,10 +84,10 @@ func New(cfg Config, g config.Getter, log *slog.Logger) (*Output, error) {
 	return o, nil
 }
 
-// loadRules compiles the shipped rules that Rules selects (all by default)
+// LoadRules compiles the shipped rules that Rules selects (all by default)
 // and the rule files at Rules_Path. A rule file that fails to compile is
 // logged and left out; having no rule at all is an error.
-func loadRules(g config.Getter, log *slog.Logger) ([]*detect.Compiled, error) {
+func LoadRules(g config.Getter, log *slog.Logger) ([]*detect.Compiled, error) {
 	shipped, err := rules.Builtin()
 	if err != nil {
 		return nil, err

@@ -8,16 +8,18 @@ import (
 	"github.com/edgehunt/runningrat/detect"
 )
 
-// The KQL subset compiled here is what the RunningRAT rule uses:
+// The KQL subset compiled here:
 //
-//	let NAME = dynamic(['a', 'b']);      (also @'verbatim' strings)
+//	let NAME = dynamic(['a', 'b']);          (also @'verbatim' strings)
 //	CommonSecurityLog
-//	| where COLUMN == "value" [and ...]
-//	| where COLUMN has_any (NAME)        (or a literal list)
+//	| where EXPR                             (comparisons with and, or, not(), parentheses)
 //	| project COLUMN, ...
 //
-// Anything else is rejected with its line, column and what was found, so
-// that a rule never half-loads.
+// A comparison is COLUMN OP VALUE, where COLUMN may be wrapped in tolower()
+// or toupper(), OP is one of supportedOps, and VALUE is a string, a list,
+// a let array, or NAME[i] / tostring(NAME[i]); isempty(COLUMN) and
+// isnotempty(COLUMN) stand alone. Anything else is rejected with its line,
+// column and what was found, so that a rule never half-loads.
 
 // token is one lexical unit of a query.
 type token struct {
@@ -138,26 +140,61 @@ type parser struct {
 	tokens []token
 	pos    int
 	lets   map[string][]string
-	where  []detect.Condition
+	// clauses holds one expression per where operator; they all must hold.
+	clauses []*detect.Expr
 	// project is nil until a project operator runs; after it, only the
 	// projected columns exist.
 	project []string
 }
 
-// compileQuery compiles a query of the supported subset.
-func compileQuery(query string) (where []detect.Condition, project []string, err error) {
+// compileQuery compiles a query of the supported subset. A query whose
+// where clauses are only comparisons joined by "and" becomes a list of
+// conditions, which extended mode can relax; one with or, not() or
+// parentheses becomes an expression, evaluated exactly.
+func compileQuery(query string) (where []detect.Condition, expr *detect.Expr, project []string, err error) {
 	tokens, err := lex(query)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	p := &parser{tokens: tokens, lets: map[string][]string{}}
 	if err := p.parse(); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	if len(p.where) == 0 {
-		return nil, nil, fmt.Errorf("the query has no where clause: a rule without a condition would match every record")
+	if len(p.clauses) == 0 {
+		return nil, nil, nil, fmt.Errorf("the query has no where clause: a rule without a condition would match every record")
 	}
-	return p.where, p.project, nil
+
+	for _, clause := range p.clauses {
+		conds, ok := flatAnd(clause)
+		if !ok {
+			if len(p.clauses) == 1 {
+				return nil, p.clauses[0], p.project, nil
+			}
+			return nil, &detect.Expr{Kind: detect.ExprAnd, Children: p.clauses}, p.project, nil
+		}
+		where = append(where, conds...)
+	}
+	return where, nil, p.project, nil
+}
+
+// flatAnd returns the conditions of an expression that is one condition or
+// an "and" of conditions.
+func flatAnd(e *detect.Expr) ([]detect.Condition, bool) {
+	switch e.Kind {
+	case detect.ExprCondition:
+		return []detect.Condition{e.Condition}, true
+	case detect.ExprAnd:
+		var out []detect.Condition
+		for _, c := range e.Children {
+			conds, ok := flatAnd(c)
+			if !ok {
+				return nil, false
+			}
+			out = append(out, conds...)
+		}
+		return out, true
+	}
+	return nil, false
 }
 
 func (p *parser) peek() token { return p.tokens[p.pos] }
@@ -273,18 +310,75 @@ func (p *parser) parseList(open, close string) ([]string, error) {
 	}
 }
 
-// parseWhere reads comparisons joined by "and".
+// parseWhere reads one where clause: comparisons combined with or, and,
+// not() and parentheses, with the usual precedence (not, and, or).
 func (p *parser) parseWhere() error {
-	for {
-		if err := p.parseComparison(); err != nil {
-			return err
-		}
-		if t := p.peek(); t.kind == tokIdent && t.text == "and" {
-			p.next()
-			continue
-		}
-		return nil
+	e, err := p.parseOr()
+	if err != nil {
+		return err
 	}
+	p.clauses = append(p.clauses, e)
+	return nil
+}
+
+func (p *parser) parseOr() (*detect.Expr, error) {
+	return p.parseChain("or", detect.ExprOr, p.parseAnd)
+}
+
+func (p *parser) parseAnd() (*detect.Expr, error) {
+	return p.parseChain("and", detect.ExprAnd, p.parseUnary)
+}
+
+// parseChain reads operands joined by the keyword word.
+func (p *parser) parseChain(word string, kind detect.ExprKind, operand func() (*detect.Expr, error)) (*detect.Expr, error) {
+	first, err := operand()
+	if err != nil {
+		return nil, err
+	}
+	children := []*detect.Expr{first}
+	for t := p.peek(); t.kind == tokIdent && t.text == word; t = p.peek() {
+		p.next()
+		next, err := operand()
+		if err != nil {
+			return nil, err
+		}
+		children = append(children, next)
+	}
+	if len(children) == 1 {
+		return first, nil
+	}
+	return &detect.Expr{Kind: kind, Children: children}, nil
+}
+
+func (p *parser) parseUnary() (*detect.Expr, error) {
+	t := p.peek()
+	switch {
+	case t.kind == tokIdent && t.text == "not":
+		p.next()
+		if err := p.expect("("); err != nil {
+			return nil, err
+		}
+		inner, err := p.parseOr()
+		if err != nil {
+			return nil, err
+		}
+		if err := p.expect(")"); err != nil {
+			return nil, err
+		}
+		return &detect.Expr{Kind: detect.ExprNot, Children: []*detect.Expr{inner}}, nil
+	case t.kind == tokPunct && t.text == "(":
+		p.next()
+		inner, err := p.parseOr()
+		if err != nil {
+			return nil, err
+		}
+		return inner, p.expect(")")
+	}
+	cond, err := p.parseComparison()
+	if err != nil {
+		return nil, err
+	}
+	return &detect.Expr{Kind: detect.ExprCondition, Condition: cond}, nil
 }
 
 // scalarOps are the operators that take one string, listOps those that
@@ -302,86 +396,123 @@ var (
 	}
 )
 
-const supportedOps = "==, !=, =~, !~, has, !has, has_cs, has_any, has_all, contains, !contains, contains_cs, startswith, endswith, in, in~, !in, matches regex, isempty(), isnotempty()"
+const supportedOps = "==, !=, =~, !~, has, !has, has_cs, has_any, has_all, contains, !contains, contains_cs, startswith, endswith, in, in~, !in, matches regex, isempty(), isnotempty(), with or, and, not() and parentheses"
 
-func (p *parser) parseComparison() error {
+func (p *parser) parseComparison() (detect.Condition, error) {
 	col := p.next()
 	if col.kind == tokIdent && (col.text == "isempty" || col.text == "isnotempty") {
 		return p.parseEmptiness(col)
 	}
+	transform := ""
+	if col.kind == tokIdent && (col.text == "tolower" || col.text == "toupper") {
+		transform = col.text
+		if err := p.expect("("); err != nil {
+			return detect.Condition{}, err
+		}
+		col = p.next()
+		if err := p.expect(")"); err != nil {
+			return detect.Condition{}, err
+		}
+	}
 	if col.kind != tokIdent {
-		return p.fail(col, "expected a column name, found %q", col.text)
+		return detect.Condition{}, p.fail(col, "expected a column name, found %q", col.text)
 	}
 	if err := p.checkColumn(col); err != nil {
-		return err
+		return detect.Condition{}, err
 	}
+	cond := detect.Condition{Column: col.text, Transform: transform}
 
 	op := p.next()
 	if op.kind == tokIdent && op.text == "matches" {
 		if kw := p.next(); kw.kind != tokIdent || kw.text != "regex" {
-			return p.fail(kw, "expected \"regex\" after matches, found %q", kw.text)
+			return cond, p.fail(kw, "expected \"regex\" after matches, found %q", kw.text)
 		}
-		value := p.next()
-		if value.kind != tokString {
-			return p.fail(value, "%s matches regex needs a string, found %q", col.text, value.text)
+		value, err := p.parseScalar(col.text + " matches regex")
+		if err != nil {
+			return cond, err
 		}
-		p.where = append(p.where, detect.Condition{Column: col.text, Op: detect.MatchesRegex, Values: []string{value.text}})
-		return nil
+		cond.Op, cond.Values = detect.MatchesRegex, []string{value}
+		return cond, nil
 	}
 	if code, ok := scalarOps[op.text]; ok {
-		value := p.next()
-		if value.kind != tokString {
-			return p.fail(value, "%s %s needs a string, found %q", col.text, op.text, value.text)
+		value, err := p.parseScalar(col.text + " " + op.text)
+		if err != nil {
+			return cond, err
 		}
-		p.where = append(p.where, detect.Condition{Column: col.text, Op: code, Values: []string{value.text}})
-		return nil
+		cond.Op, cond.Values = code, []string{value}
+		return cond, nil
 	}
 	if code, ok := listOps[op.text]; ok {
 		values, err := p.parseHasAnyValues()
 		if err != nil {
-			return err
+			return cond, err
 		}
-		p.where = append(p.where, detect.Condition{Column: col.text, Op: code, Values: values})
-		return nil
+		cond.Op, cond.Values = code, values
+		return cond, nil
 	}
-	return p.fail(op, "operator %q is not supported: use %s", op.text, supportedOps)
+	return cond, p.fail(op, "operator %q is not supported: use %s", op.text, supportedOps)
+}
+
+// parseScalar reads a string literal, or an element of a let array as
+// NAME[i] or tostring(NAME[i]).
+func (p *parser) parseScalar(what string) (string, error) {
+	t := p.next()
+	if t.kind == tokString {
+		return t.text, nil
+	}
+	wrapped := t.kind == tokIdent && t.text == "tostring"
+	if wrapped {
+		if err := p.expect("("); err != nil {
+			return "", err
+		}
+		t = p.next()
+	}
+	if t.kind != tokIdent {
+		return "", p.fail(t, "%s needs a string, found %q", what, t.text)
+	}
+	values, ok := p.lets[t.text]
+	if !ok {
+		return "", p.fail(t, "%s needs a string, found %q", what, t.text)
+	}
+	if err := p.expect("["); err != nil {
+		return "", err
+	}
+	index := p.next()
+	var i int
+	if _, err := fmt.Sscanf(index.text, "%d", &i); err != nil || index.kind != tokIdent || i < 0 || i >= len(values) {
+		return "", p.fail(index, "index %q is not within %s, which has %d values", index.text, t.text, len(values))
+	}
+	if err := p.expect("]"); err != nil {
+		return "", err
+	}
+	if wrapped {
+		if err := p.expect(")"); err != nil {
+			return "", err
+		}
+	}
+	return values[i], nil
 }
 
 // parseEmptiness reads isempty(COLUMN) or isnotempty(COLUMN).
-func (p *parser) parseEmptiness(fn token) error {
+func (p *parser) parseEmptiness(fn token) (detect.Condition, error) {
 	if err := p.expect("("); err != nil {
-		return err
+		return detect.Condition{}, err
 	}
 	col := p.next()
 	if col.kind != tokIdent {
-		return p.fail(col, "%s needs a column, found %q", fn.text, col.text)
+		return detect.Condition{}, p.fail(col, "%s needs a column, found %q", fn.text, col.text)
 	}
 	if err := p.checkColumn(col); err != nil {
-		return err
+		return detect.Condition{}, err
 	}
 	if err := p.expect(")"); err != nil {
-		return err
+		return detect.Condition{}, err
 	}
 	op := detect.IsEmpty
 	if fn.text == "isnotempty" {
 		op = detect.IsNotEmpty
 	}
-	p.where = append(p.where, detect.Condition{Column: col.text, Op: op})
-	return nil
-}
-
-// parseHasAnyValues reads ( NAME ) for a let array or ( 'a', 'b' ).
-func (p *parser) parseHasAnyValues() ([]string, error) {
-	if t := p.tokens[p.pos+1]; p.peek().text == "(" && t.kind == tokIdent {
-		p.next()
-		name := p.next()
-		values, ok := p.lets[name.text]
-		if !ok {
-			return nil, p.fail(name, "%q is not defined by a let statement", name.text)
-		}
-		return values, p.expect(")")
-	}
-	return p.parseList("(", ")")
+	return detect.Condition{Column: col.text, Op: op}, nil
 }
 
 func (p *parser) parseProject() error {
@@ -425,4 +556,18 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// parseHasAnyValues reads ( NAME ) for a let array or ( 'a', 'b' ).
+func (p *parser) parseHasAnyValues() ([]string, error) {
+	if t := p.tokens[p.pos+1]; p.peek().text == "(" && t.kind == tokIdent {
+		p.next()
+		name := p.next()
+		values, ok := p.lets[name.text]
+		if !ok {
+			return nil, p.fail(name, "%q is not defined by a let statement", name.text)
+		}
+		return values, p.expect(")")
+	}
+	return p.parseList("(", ")")
 }

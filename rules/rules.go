@@ -72,20 +72,20 @@ func Parse(data []byte, name string) (detect.Rule, error) {
 		return detect.Rule{}, fmt.Errorf("%s: id, name and query are required", name)
 	}
 
-	where, project, err := compileQuery(f.Query)
+	where, expr, project, err := compileQuery(f.Query)
 	if err != nil {
 		return detect.Rule{}, fmt.Errorf("%s: query: %w", name, err)
 	}
 	rule := detect.Rule{
 		ID: f.ID, Name: f.Name, Version: f.Version, Severity: f.Severity,
 		Description: strings.TrimSpace(f.Description), Reference: f.Reference,
-		Tags: f.Tags, Where: where, Project: project,
+		Tags: f.Tags, Where: where, Expr: expr, Project: project,
 	}
 	// The alert also shows the columns the conditions test, such as
 	// RequestMethod, which the query projects away.
-	for _, w := range where {
-		if !contains(rule.Project, w.Column) {
-			rule.Project = append(rule.Project, w.Column)
+	for _, col := range conditionColumns(where, expr) {
+		if !contains(rule.Project, col) {
+			rule.Project = append(rule.Project, col)
 		}
 	}
 
@@ -147,7 +147,9 @@ var techniqueInfo = map[string]struct{ name, tactic, parentName string }{
 	"T1071":     {name: "Application Layer Protocol", tactic: "TA0011"},
 	"T1071.001": {name: "Web Protocols", tactic: "TA0011", parentName: "Application Layer Protocol"},
 	"T1567":     {name: "Exfiltration Over Web Service", tactic: "TA0010"},
+	"T1567.002": {name: "Exfiltration to Cloud Storage", tactic: "TA0010", parentName: "Exfiltration Over Web Service"},
 	"T1102":     {name: "Web Service", tactic: "TA0011"},
+	"T1102.002": {name: "Bidirectional Communication", tactic: "TA0011", parentName: "Web Service"},
 }
 
 func technique(id string, ruleTactics []detect.Tactic) detect.Technique {
@@ -235,4 +237,26 @@ func Select(shipped []detect.Rule, spec string) ([]detect.Rule, error) {
 		}
 	}
 	return out, nil
+}
+
+// conditionColumns lists the columns that the conditions test, in order.
+func conditionColumns(where []detect.Condition, expr *detect.Expr) []string {
+	var cols []string
+	for _, w := range where {
+		cols = append(cols, w.Column)
+	}
+	var walk func(e *detect.Expr)
+	walk = func(e *detect.Expr) {
+		if e == nil {
+			return
+		}
+		if e.Kind == detect.ExprCondition {
+			cols = append(cols, e.Condition.Column)
+		}
+		for _, c := range e.Children {
+			walk(c)
+		}
+	}
+	walk(expr)
+	return cols
 }

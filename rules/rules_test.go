@@ -50,7 +50,7 @@ func TestCompileQuery(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			where, _, err := compileQuery(tt.query)
+			where, _, _, err := compileQuery(tt.query)
 			require.NoError(t, err)
 			assert.Equal(t, tt.where, where)
 		})
@@ -67,7 +67,8 @@ func TestCompileQueryRejects(t *testing.T) {
 		{"negated operator", "CommonSecurityLog | where RequestURL !hasprefix 'x'", `operator "!hasprefix" is not supported`},
 		{"matches without regex", "CommonSecurityLog | where RequestURL matches 'x'", `expected "regex" after matches`},
 
-		{"or", "CommonSecurityLog | where RequestMethod == 'GET' or RequestMethod == 'POST'", `unexpected "or" after the query`},
+		{"unclosed parenthesis", "CommonSecurityLog | where (RequestMethod == 'GET'", `expected ")"`},
+		{"index out of range", "let a = dynamic(['x']); CommonSecurityLog | where RequestURL == tostring(a[3])", `index "3" is not within a, which has 1 values`},
 		{"other table", "SecurityEvent | where EventID == '4624'", `expected the table CommonSecurityLog, found "SecurityEvent"`},
 		{"other tabular operator", "CommonSecurityLog | summarize count() by SourceIP", `tabular operator "summarize" is not supported`},
 		{"unknown column", "CommonSecurityLog | where Url == 'x'", `unknown CommonSecurityLog column "Url"`},
@@ -78,7 +79,7 @@ func TestCompileQueryRejects(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, _, err := compileQuery(tt.query)
+			_, _, _, err := compileQuery(tt.query)
 			assert.ErrorContains(t, err, tt.err)
 		})
 	}
@@ -125,12 +126,21 @@ func TestOperatorsEvaluate(t *testing.T) {
 		{`isnotempty(RequestURL)`, true},
 		{`isempty(SourceIP)`, true},
 		{`isempty(RequestURL) and RequestMethod == "GET"`, false},
+		{`RequestMethod == "POST" or RequestURL has "chk"`, true},
+		{`RequestMethod == "POST" or RequestURL has "nope"`, false},
+		{`not(RequestMethod == "POST")`, true},
+		{`not(RequestMethod == "GET" and RequestURL has "chk")`, false},
+		{`(RequestMethod == "POST" or DeviceAction == "Allowed") and RequestURL has "mactok"`, true},
+		{`tolower(RequestURL) contains_cs "cdn.example"`, true},
+		{`toupper(RequestMethod) == "GET"`, true},
+		{`RequestURL has tostring(needles[1])`, true},
+		{`RequestURL has needles[0]`, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.where, func(t *testing.T) {
-			where, _, err := compileQuery("CommonSecurityLog | where " + tt.where)
+			where, expr, _, err := compileQuery("let needles = dynamic(['nope', 'chk']);\nCommonSecurityLog | where " + tt.where)
 			require.NoError(t, err)
-			rule := detect.Rule{ID: "t", Name: "t", Where: where}
+			rule := detect.Rule{ID: "t", Name: "t", Where: where, Expr: expr}
 			compiled, err := detect.Compile(&rule)
 			require.NoError(t, err)
 
@@ -173,4 +183,21 @@ func TestRunTestsReportsAFailure(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, failures, 1)
 	assert.Equal(t, `rule "RunningRAT request parameters", test "wrong", exact mode: expected alert true, got false`, failures[0].String())
+}
+
+// TestCreepyDriveShapedRule loads a rule written like Sentinel's
+// CreepyDrive URLs rule (or, matches regex, tostring of a let-array
+// element) and runs its test events.
+func TestCreepyDriveShapedRule(t *testing.T) {
+	checks, failures, err := TestFile("testdata/cloud-drive-c2.yaml")
+	require.NoError(t, err)
+	assert.Equal(t, 8, checks)
+	assert.Empty(t, failures)
+
+	rules, errs := LoadPath("testdata")
+	require.Empty(t, errs)
+	require.Len(t, rules, 1)
+	assert.NotNil(t, rules[0].Expr, "an or makes an expression")
+	assert.Equal(t, "Exfiltration to Cloud Storage", rules[0].Techniques[0].Name)
+	assert.Equal(t, "T1567", rules[0].Techniques[0].Parent.ID)
 }
