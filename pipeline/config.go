@@ -61,6 +61,9 @@ type Config struct {
 	// SuppressBy are the columns whose values, with the rule, make the
 	// roll-up key (Suppress_By).
 	SuppressBy []string
+	// RulesWatchInterval is how often Rules_Path is checked for changed
+	// files (Rules_Watch_Interval); zero turns watching off.
+	RulesWatchInterval time.Duration
 }
 
 // Defaults.
@@ -121,6 +124,9 @@ func LoadConfig(g config.Getter) (Config, error) {
 	if c.SuppressWindow, err = config.Duration(g, "Suppress_Window", 0); err != nil {
 		return c, err
 	}
+	if c.RulesWatchInterval, err = config.Duration(g, "Rules_Watch_Interval", DefaultRulesWatchInterval); err != nil {
+		return c, err
+	}
 	for _, col := range strings.Split(config.String(g, "Suppress_By", "SourceIP,RequestURL"), ",") {
 		if col = strings.TrimSpace(col); col != "" {
 			c.SuppressBy = append(c.SuppressBy, col)
@@ -151,6 +157,9 @@ func (c Config) Validate() error {
 	}
 	if c.DeliveryBatchSize < 1 || c.DeliveryBatchSize > 10000 {
 		return fmt.Errorf("invalid Delivery_Batch_Size %d: use 1 to 10000", c.DeliveryBatchSize)
+	}
+	if c.RulesWatchInterval < 0 {
+		return fmt.Errorf("invalid Rules_Watch_Interval %s: use 0 (off) or a positive duration", c.RulesWatchInterval)
 	}
 	if c.SuppressWindow < 0 {
 		return fmt.Errorf("invalid Suppress_Window %s: use 0 (off) or a positive duration", c.SuppressWindow)

@@ -20,7 +20,6 @@ import (
 	"github.com/edgehunt/runningrat/delivery"
 	"github.com/edgehunt/runningrat/detect"
 	"github.com/edgehunt/runningrat/rollup"
-	"github.com/edgehunt/runningrat/rules"
 	"github.com/edgehunt/runningrat/sink"
 	"github.com/edgehunt/runningrat/spool"
 )
@@ -44,7 +43,11 @@ const (
 // slow or failing sink never blocks Fluent Bit's log flow.
 type Output struct {
 	cfg       Config
-	rules     []*detect.Compiled
+	// rules is swapped whole when Rules_Path changes, so that a flush sees
+	// one consistent set.
+	rules     atomic.Pointer[[]*detect.Compiled]
+	stopWatch chan struct{}
+	watchDone chan struct{}
 	sink      sink.Sink
 	spool     *spool.Spool
 	deliverer *delivery.Deliverer
@@ -68,9 +71,16 @@ type Output struct {
 
 // New builds an instance whose sink is configured from g.
 func New(cfg Config, g config.Getter, log *slog.Logger) (*Output, error) {
-	ruleSet, err := LoadRules(g, log)
+	watcher, err := newRuleWatcher(g, log)
 	if err != nil {
 		return nil, err
+	}
+	ruleSet, err := watcher.compile()
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range ruleSet {
+		log.Info("rule loaded", "rule_id", c.Rule.ID, "name", c.Rule.Name, "severity", c.Rule.Severity)
 	}
 	s, err := sink.New(cfg.Sink, sink.Options{Config: g, Log: log, Format: cfg.AlertFormat})
 	if err != nil {
@@ -81,6 +91,10 @@ func New(cfg Config, g config.Getter, log *slog.Logger) (*Output, error) {
 		s.Close(context.Background())
 		return nil, err
 	}
+	if watcher.path != "" && cfg.RulesWatchInterval > 0 {
+		o.stopWatch, o.watchDone = make(chan struct{}), make(chan struct{})
+		go o.watchRules(watcher)
+	}
 	return o, nil
 }
 
@@ -88,43 +102,18 @@ func New(cfg Config, g config.Getter, log *slog.Logger) (*Output, error) {
 // and the rule files at Rules_Path. A rule file that fails to compile is
 // logged and left out; having no rule at all is an error.
 func LoadRules(g config.Getter, log *slog.Logger) ([]*detect.Compiled, error) {
-	shipped, err := rules.Builtin()
+	w, err := newRuleWatcher(g, log)
 	if err != nil {
 		return nil, err
 	}
-	selected, err := rules.Select(shipped, g.Get("Rules"))
+	compiled, err := w.compile()
 	if err != nil {
 		return nil, err
 	}
-	if path := config.String(g, "Rules_Path", ""); path != "" {
-		extra, errs := rules.LoadPath(path)
-		for _, e := range errs {
-			log.Error("rule file rejected; the other rules run", "error", e)
-		}
-		selected = append(selected, extra...)
+	for _, c := range compiled {
+		log.Info("rule loaded", "rule_id", c.Rule.ID, "name", c.Rule.Name, "severity", c.Rule.Severity)
 	}
-
-	seen := map[string]bool{}
-	var out []*detect.Compiled
-	for i := range selected {
-		r := &selected[i]
-		if seen[r.ID] {
-			log.Error("rule id given twice; the later rule is left out", "rule_id", r.ID, "name", r.Name)
-			continue
-		}
-		seen[r.ID] = true
-		c, err := detect.Compile(r)
-		if err != nil {
-			log.Error("rule rejected; the other rules run", "rule_id", r.ID, "error", err)
-			continue
-		}
-		out = append(out, c)
-		log.Info("rule loaded", "rule_id", r.ID, "name", r.Name, "severity", r.Severity)
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("no detection rule to run: check Rules and Rules_Path")
-	}
-	return out, nil
+	return compiled, nil
 }
 
 // NewWithSink builds an instance around a sink the caller made. It opens
@@ -161,7 +150,7 @@ func NewWithRules(cfg Config, ruleSet []*detect.Compiled, s sink.Sink, log *slog
 	}
 
 	o := &Output{
-		cfg: cfg, rules: ruleSet, sink: s, spool: sp, log: log, releaseSpool: release,
+		cfg: cfg, sink: s, spool: sp, log: log, releaseSpool: release,
 		skips:   newSkipLog(log, cfg.SkipLogInterval),
 		fullLog: newSkipLog(log, cfg.SkipLogInterval),
 	}
@@ -171,6 +160,7 @@ func NewWithRules(cfg Config, ruleSet []*detect.Compiled, s sink.Sink, log *slog
 		SinkName:  cfg.Sink,
 	}, sp, s, delivery.NewDeadLetter(deadPath), log)
 	o.workers.New = func() any { return new(worker) }
+	o.rules.Store(&ruleSet)
 
 	if cfg.SuppressWindow > 0 {
 		o.roller, err = rollup.Open(cfg.SuppressWindow, cfg.SuppressBy, strings.TrimSuffix(spoolPath, ".spool")+".rollup.json")
@@ -184,6 +174,31 @@ func NewWithRules(cfg Config, ruleSet []*detect.Compiled, s sink.Sink, log *slog
 	}
 	o.deliverer.Start()
 	return o, nil
+}
+
+// watchRules reloads the rule files when they change and swaps the new
+// set in; a set that fails to compile leaves the old one running.
+func (o *Output) watchRules(w *ruleWatcher) {
+	defer close(o.watchDone)
+	ticker := time.NewTicker(o.cfg.RulesWatchInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-o.stopWatch:
+			return
+		case <-ticker.C:
+			if !w.scan() {
+				continue
+			}
+			compiled, err := w.compile()
+			if err != nil {
+				o.log.Error("the changed rules do not compile; the loaded rules keep running", "error", err)
+				continue
+			}
+			o.rules.Store(&compiled)
+			o.log.Info("rules reloaded", "rules", len(compiled))
+		}
+	}
 }
 
 // rollupLoop spools the roll-up alerts of the windows that ended. It checks
@@ -479,7 +494,7 @@ func (o *Output) checkFields(w *worker, tag string) {
 
 // mayMatch reports whether any rule's prefilter lets the line through.
 func (o *Output) mayMatch(line []byte) bool {
-	for _, rule := range o.rules {
+	for _, rule := range *o.rules.Load() {
 		if rule.MayMatch(line, o.cfg.Mode) {
 			return true
 		}
@@ -488,7 +503,7 @@ func (o *Output) mayMatch(line []byte) bool {
 }
 
 func (o *Output) evaluate(w *worker, tag string, raw []byte) {
-	for _, rule := range o.rules {
+	for _, rule := range *o.rules.Load() {
 		if rule.Evaluate(&w.rec, o.cfg.Mode, &w.match) == detect.NoMatch {
 			continue
 		}
@@ -550,6 +565,10 @@ func (o *Output) Close(ctx context.Context) error {
 }
 
 func (o *Output) close(ctx context.Context) error {
+	if o.stopWatch != nil {
+		close(o.stopWatch)
+		<-o.watchDone
+	}
 	if o.roller != nil {
 		close(o.stopRollup)
 		<-o.rollupDone

@@ -520,3 +520,47 @@ func TestRulesNoneWithoutPathFails(t *testing.T) {
 	_, err = New(cfg, settings, slog.New(slog.DiscardHandler))
 	assert.ErrorContains(t, err, "no detection rule to run")
 }
+
+func TestRulesPathIsWatched(t *testing.T) {
+	dir := t.TempDir()
+	ruleFile := filepath.Join(dir, "watch.yaml")
+	writeRule := func(needle string, when time.Time) {
+		body := "id: 00000000-0000-4000-8000-0000000000aa\nname: Watched rule\nseverity: Low\nquery: |\n  CommonSecurityLog\n  | where RequestURL " + needle + "\n"
+		require.NoError(t, os.WriteFile(ruleFile, []byte(body), 0o600))
+		require.NoError(t, os.Chtimes(ruleFile, when, when))
+	}
+	writeRule("has_any ('first.php')", time.Unix(1_000_000, 0))
+
+	alerts := filepath.Join(t.TempDir(), "alerts.json")
+	settings := config.Map{"Sink": "file", "Path": alerts, "Rules": "none", "Rules_Path": dir,
+		"Rules_Watch_Interval": "20ms", "Spool_Dir": t.TempDir()}
+	cfg, err := LoadConfig(settings)
+	require.NoError(t, err)
+	logs := &lockedWriter{w: &bytes.Buffer{}}
+	out, err := New(cfg, settings, slog.New(slog.NewTextHandler(logs, nil)))
+	require.NoError(t, err)
+	defer out.Close(context.Background())
+
+	flush := func(url string) {
+		require.Equal(t, OK, out.Flush(lineChunk(chunk.Encoder{}, "log", "CEF:0|V|P|1|2|n|3|request="+url), "t"))
+		waitDelivered(t, out)
+	}
+	count := func() int {
+		text, _ := os.ReadFile(alerts)
+		return strings.Count(string(text), "\n")
+	}
+
+	flush("/first.php")
+	assert.Equal(t, 1, count())
+
+	writeRule("has_any ('second.php')", time.Unix(2_000_000, 0))
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "rules reloaded") }, 10*time.Second, 10*time.Millisecond)
+	flush("/first.php")
+	flush("/second.php")
+	assert.Equal(t, 2, count(), "the new version replaced the old one")
+
+	writeRule("hasprefix 'x'", time.Unix(3_000_000, 0))
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "its previous version keeps running") }, 10*time.Second, 10*time.Millisecond)
+	flush("/second.php")
+	assert.Equal(t, 3, count(), "a broken file leaves its last good version running")
+}

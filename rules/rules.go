@@ -178,31 +178,12 @@ func techniqueReference(id string) string {
 // .yml file in a folder (not recursively). A file that fails is returned in
 // errs and left out, so that the other rules still run.
 func LoadPath(path string) (loaded []detect.Rule, errs []error) {
-	info, err := os.Stat(path)
+	files, err := RuleFiles(path)
 	if err != nil {
-		return nil, []error{fmt.Errorf("Rules_Path: %w", err)}
-	}
-	files := []string{path}
-	if info.IsDir() {
-		files = nil
-		entries, err := os.ReadDir(path)
-		if err != nil {
-			return nil, []error{fmt.Errorf("Rules_Path: %w", err)}
-		}
-		for _, e := range entries {
-			name := e.Name()
-			if !e.IsDir() && (strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml")) {
-				files = append(files, filepath.Join(path, name))
-			}
-		}
+		return nil, []error{err}
 	}
 	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		rule, err := Parse(data, f)
+		rule, err := LoadFile(f)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -210,6 +191,39 @@ func LoadPath(path string) (loaded []detect.Rule, errs []error) {
 		loaded = append(loaded, rule)
 	}
 	return loaded, errs
+}
+
+// RuleFiles lists the rule files at path: path itself, or the .yaml and
+// .yml files of the folder it names, in name order.
+func RuleFiles(path string) ([]string, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("Rules_Path: %w", err)
+	}
+	if !info.IsDir() {
+		return []string{path}, nil
+	}
+	entries, err := os.ReadDir(path)
+	if err != nil {
+		return nil, fmt.Errorf("Rules_Path: %w", err)
+	}
+	var files []string
+	for _, e := range entries {
+		name := e.Name()
+		if !e.IsDir() && (strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml")) {
+			files = append(files, filepath.Join(path, name))
+		}
+	}
+	return files, nil
+}
+
+// LoadFile compiles one rule file.
+func LoadFile(path string) (detect.Rule, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return detect.Rule{}, err
+	}
+	return Parse(data, path)
 }
 
 // Select keeps the shipped rules that spec names: "all" (the default),
