@@ -42,7 +42,7 @@ const (
 // the spool. A Deliverer sends them to the sink on its own goroutine, so a
 // slow or failing sink never blocks Fluent Bit's log flow.
 type Output struct {
-	cfg       Config
+	cfg Config
 	// rules is swapped whole when Rules_Path changes, so that a flush sees
 	// one consistent set.
 	rules     atomic.Pointer[[]*detect.Compiled]
