@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -163,7 +162,7 @@ func NewWithRules(cfg Config, ruleSet []*detect.Compiled, s sink.Sink, log *slog
 	o.rules.Store(&ruleSet)
 
 	if cfg.SuppressWindow > 0 {
-		o.roller, err = rollup.Open(cfg.SuppressWindow, cfg.SuppressBy, strings.TrimSuffix(spoolPath, ".spool")+".rollup.json")
+		o.roller, err = rollup.Open(cfg.SuppressWindow, cfg.SuppressBy, sp)
 		if err != nil {
 			sp.Close()
 			release()

@@ -564,3 +564,21 @@ func TestRulesPathIsWatched(t *testing.T) {
 	flush("/second.php")
 	assert.Equal(t, 3, count(), "a broken file leaves its last good version running")
 }
+
+func TestRollupCountsSurviveRestart(t *testing.T) {
+	settings := config.Map{"Suppress_Window": "300ms", "Spool_Dir": t.TempDir(), "Spool_Name": "rollup-restart"}
+	first := &captureSink{}
+	out, _ := newOutputWithSink(t, settings, first)
+	for range 3 {
+		require.Equal(t, OK, out.Flush(lineChunk(chunk.Encoder{}, "log", zscalerHit), "t"))
+	}
+	waitDelivered(t, out)
+	require.NoError(t, out.Close(context.Background()))
+	require.Len(t, first.sent(), 1, "only the first hit went before the restart")
+
+	second := &captureSink{}
+	newOutputWithSink(t, settings, second)
+	require.Eventually(t, func() bool { return len(second.sent()) == 1 }, 10*time.Second, 10*time.Millisecond)
+	require.NotNil(t, second.sent()[0].Rollup)
+	assert.Equal(t, int64(2), second.sent()[0].Rollup.Count)
+}

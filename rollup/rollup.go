@@ -10,7 +10,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -25,12 +24,22 @@ import (
 // always complete.
 const maxIDsPerRollup = 100
 
+// Store keeps the roller's state across restarts: the spool, whose writes
+// are synced.
+type Store interface {
+	LoadState(name string) ([]byte, error)
+	SaveState(name string, value []byte) error
+}
+
+// stateName is the name of the roll-up state in the Store.
+const stateName = "rollup"
+
 // Roller holds the open windows of one output instance. It is safe for
 // concurrent use.
 type Roller struct {
 	window time.Duration
 	by     []string
-	path   string
+	store  Store
 
 	mu      sync.Mutex
 	windows map[string]*Window
@@ -49,20 +58,20 @@ type Window struct {
 }
 
 // Open returns a Roller whose windows last window and whose keys are the
-// rule id and the columns by. path is its state file; windows left in it
-// by an earlier run are loaded.
-func Open(window time.Duration, by []string, path string) (*Roller, error) {
-	r := &Roller{window: window, by: by, path: path, windows: map[string]*Window{}}
-	data, err := os.ReadFile(path)
-	switch {
-	case os.IsNotExist(err):
-		return r, nil
-	case err != nil:
+// rule id and the columns by. Windows that an earlier run left in store
+// are loaded.
+func Open(window time.Duration, by []string, store Store) (*Roller, error) {
+	r := &Roller{window: window, by: by, store: store, windows: map[string]*Window{}}
+	data, err := store.LoadState(stateName)
+	if err != nil {
 		return nil, fmt.Errorf("read roll-up state: %w", err)
+	}
+	if data == nil {
+		return r, nil
 	}
 	var saved []*Window
 	if err := jsoniter.Unmarshal(data, &saved); err != nil {
-		return nil, fmt.Errorf("roll-up state %s is not valid JSON (%v): move it away to start afresh", path, err)
+		return nil, fmt.Errorf("the roll-up state in the spool is not valid JSON (%v): move the spool away to start afresh", err)
 	}
 	for _, w := range saved {
 		r.windows[w.Key] = w
@@ -186,8 +195,7 @@ func (r *Roller) keyOf(a *detect.Alert) string {
 	return b.String()
 }
 
-// save writes the windows to the state file through a synced temporary
-// file and a rename, so that a crash leaves the old or the new state.
+// save writes the windows to the store.
 func (r *Roller) save() error {
 	windows := make([]*Window, 0, len(r.windows))
 	for _, w := range r.windows {
@@ -198,22 +206,5 @@ func (r *Roller) save() error {
 	if err != nil {
 		return err
 	}
-
-	tmp := r.path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("save roll-up state: %w", err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("save roll-up state: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("save roll-up state: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, r.path)
+	return r.store.SaveState(stateName, data)
 }

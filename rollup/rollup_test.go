@@ -2,8 +2,6 @@ package rollup
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -32,7 +30,7 @@ func ids(alerts []detect.Alert) []string {
 }
 
 func TestFirstHitSentRepeatsRolledUp(t *testing.T) {
-	r, err := Open(time.Minute, []string{"SourceIP", "RequestURL"}, filepath.Join(t.TempDir(), "state.json"))
+	r, err := Open(time.Minute, []string{"SourceIP", "RequestURL"}, &memStore{})
 	require.NoError(t, err)
 
 	send, err := r.Filter([]detect.Alert{hit("a1", "192.0.2.1", t0), hit("b1", "192.0.2.2", t0), hit("a2", "192.0.2.1", t0.Add(time.Second))}, t0)
@@ -67,7 +65,7 @@ func TestFirstHitSentRepeatsRolledUp(t *testing.T) {
 }
 
 func TestEndedWindowNotYetCollected(t *testing.T) {
-	r, err := Open(time.Minute, []string{"SourceIP"}, filepath.Join(t.TempDir(), "state.json"))
+	r, err := Open(time.Minute, []string{"SourceIP"}, &memStore{})
 	require.NoError(t, err)
 	_, err = r.Filter([]detect.Alert{hit("a1", "192.0.2.1", t0), hit("a2", "192.0.2.1", t0)}, t0)
 	require.NoError(t, err)
@@ -83,8 +81,8 @@ func TestEndedWindowNotYetCollected(t *testing.T) {
 }
 
 func TestStateSurvivesRestart(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "state.json")
-	r, err := Open(time.Minute, []string{"SourceIP"}, path)
+	store := &memStore{}
+	r, err := Open(time.Minute, []string{"SourceIP"}, store)
 	require.NoError(t, err)
 	var batch []detect.Alert
 	for i := range 5 {
@@ -93,7 +91,7 @@ func TestStateSurvivesRestart(t *testing.T) {
 	_, err = r.Filter(batch, t0)
 	require.NoError(t, err)
 
-	restarted, err := Open(time.Minute, []string{"SourceIP"}, path)
+	restarted, err := Open(time.Minute, []string{"SourceIP"}, store)
 	require.NoError(t, err)
 	rollups, _ := restarted.Due(t0.Add(time.Hour))
 	require.Len(t, rollups, 1)
@@ -101,12 +99,24 @@ func TestStateSurvivesRestart(t *testing.T) {
 }
 
 func TestOpenRejectsDamagedState(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "state.json")
-	require.NoError(t, writeFile(path, "not json"))
-	_, err := Open(time.Minute, nil, path)
+	store := &memStore{values: map[string][]byte{stateName: []byte("not json")}}
+	_, err := Open(time.Minute, nil, store)
 	assert.ErrorContains(t, err, "is not valid JSON")
 }
 
-func writeFile(path, text string) error {
-	return os.WriteFile(path, []byte(text), 0o600)
+// memStore is a Store in memory.
+type memStore struct {
+	values map[string][]byte
+}
+
+func (m *memStore) LoadState(name string) ([]byte, error) {
+	return m.values[name], nil
+}
+
+func (m *memStore) SaveState(name string, value []byte) error {
+	if m.values == nil {
+		m.values = map[string][]byte{}
+	}
+	m.values[name] = append([]byte(nil), value...)
+	return nil
 }

@@ -25,7 +25,12 @@ import (
 // its maximum size. The caller asks Fluent Bit to retry the chunk later.
 var ErrFull = errors.New("spool is full")
 
-var bucketName = []byte("alerts")
+var (
+	bucketName = []byte("alerts")
+	// stateBucket holds small named values that must survive a restart
+	// with the alerts, such as roll-up counts in progress.
+	stateBucket = []byte("state")
+)
 
 // lockTimeout bounds the wait for the file lock that bbolt takes, so that a
 // second instance configured with the same spool fails at start instead of
@@ -236,6 +241,37 @@ func (s *Spool) Delete(keys []uint64) error {
 	s.bytes -= freed
 	s.count -= removed
 	return nil
+}
+
+// SaveState stores value under name, synced to disk before it returns.
+func (s *Spool) SaveState(name string, value []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(stateBucket)
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte(name), value)
+	})
+	if err != nil {
+		return fmt.Errorf("save %s in spool %s: %w", name, s.path, err)
+	}
+	return nil
+}
+
+// LoadState returns the value stored under name, or nil.
+func (s *Spool) LoadState(name string) ([]byte, error) {
+	var out []byte
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if b := tx.Bucket(stateBucket); b != nil {
+			if v := b.Get([]byte(name)); v != nil {
+				out = append([]byte(nil), v...)
+			}
+		}
+		return nil
+	})
+	return out, err
 }
 
 // Len returns the number of queued alerts.
