@@ -17,7 +17,10 @@ const (
 
 	// The operators below are evaluated exactly in both modes: extended
 	// mode relaxes only == and has_any. Case-insensitive ones fold ASCII
-	// letters only, as has_any does.
+	// letters only, as has_any does. Their semantics follow Kusto's string
+	// operator table (https://learn.microsoft.com/kusto/query/datatypes-string-operators),
+	// the in operators (https://learn.microsoft.com/kusto/query/in-operator)
+	// and RE2 for matches regex (https://learn.microsoft.com/kusto/query/re2).
 	NotEquals     // !=: case-sensitive inequality
 	EqualsFold    // =~: equality ignoring case
 	NotEqualsFold // !~
