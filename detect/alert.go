@@ -2,6 +2,7 @@ package detect
 
 import (
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
 	"time"
@@ -34,6 +35,11 @@ type Alert struct {
 	// Rollup is set on an alert that stands for the repeats of an earlier
 	// one within a suppression window.
 	Rollup *Rollup `json:"rollup,omitempty"`
+	// RawBase64 keeps the record's raw line byte for byte when it is not
+	// valid UTF-8: the columns hold U+FFFD where Sentinel would, and JSON
+	// cannot carry the original bytes as text. At most MaxValueBytes of the
+	// line are kept.
+	RawBase64 string `json:"raw_base64,omitempty"`
 }
 
 // Rollup counts the hits of one key that a suppression window held back.
@@ -181,6 +187,10 @@ func (c *Compiled) NewAlert(rec *cef.Record, m *Match, src Source) Alert {
 		FluentBit:       FluentBitInfo{Tag: src.Tag},
 	}
 
+	if src.Raw != nil && !utf8.Valid(src.Raw) {
+		raw := src.Raw[:min(len(src.Raw), MaxValueBytes)]
+		a.RawBase64 = base64.StdEncoding.EncodeToString(raw)
+	}
 	for _, p := range c.project {
 		if p.column == 0 {
 			a.Event = append(a.Event, Column{Name: p.name, Value: a.Timestamp})

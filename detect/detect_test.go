@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"encoding/base64"
 	"strings"
 	"testing"
 	"time"
@@ -264,4 +265,22 @@ func TestAlertCapsHugeValues(t *testing.T) {
 	assert.LessOrEqual(t, len(got), MaxValueBytes+len(truncatedMark))
 	assert.True(t, strings.HasSuffix(got, truncatedMark))
 	assert.True(t, utf8.ValidString(got), "cut on a rune boundary")
+}
+
+func TestAlertKeepsInvalidUTF8Raw(t *testing.T) {
+	rule := compileRunningRAT(t)
+	line := []byte("CEF:0|V|P|1|2|n|3|requestMethod=GET request=/ui/chk?x=\xff\xfe")
+	var rec cef.Record
+	require.NoError(t, rec.ParseLine(line))
+	var m Match
+	require.Equal(t, ExactMatch, rule.Evaluate(&rec, Exact, &m))
+
+	a := rule.NewAlert(&rec, &m, Source{Time: time.Unix(0, 0), Raw: line})
+	assert.Equal(t, "/ui/chk?x=\ufffd\ufffd", a.Event.Get("RequestURL"), "the column is what Sentinel stores")
+	raw, err := base64.StdEncoding.DecodeString(a.RawBase64)
+	require.NoError(t, err)
+	assert.Equal(t, line, raw, "the raw line is kept byte for byte")
+
+	clean := rule.NewAlert(&rec, &m, Source{Time: time.Unix(0, 0), Raw: []byte("valid")})
+	assert.Empty(t, clean.RawBase64)
 }
