@@ -244,24 +244,7 @@ func (c *Compiled) compileExpr(e *Expr) (*node, error) {
 func (c *Compiled) evaluateTree(n *node, rec *cef.Record, m *Match) bool {
 	switch n.kind {
 	case ExprCondition:
-		cond := &c.conditions[n.cond]
-		v := cond.valueOf(rec)
-		var ok bool
-		switch cond.op {
-		case Equals:
-			ok = cond.equalsAny(v)
-		case HasAny:
-			ok = cond.terms.matchAny(v)
-			if ok {
-				m.Indicators = cond.terms.appendMatches(m.Indicators, v)
-			}
-		default:
-			ok = cond.holds(v)
-		}
-		if ok {
-			m.Evidence = append(m.Evidence, ColumnValue{Column: cond.name, Value: v})
-		}
-		return ok
+		return c.conditions[n.cond].test(rec, m)
 	case ExprAnd:
 		for _, child := range n.children {
 			if !c.evaluateTree(child, rec, m) {
@@ -287,8 +270,31 @@ func (c *Compiled) evaluateTree(n *node, rec *cef.Record, m *Match) bool {
 	return false
 }
 
-// valueOf returns the condition's column value, transformed as the query
-// says.
+// test evaluates the condition exactly on rec. When it holds, it adds the
+// value to m's evidence and, for has_any, the values found to m's
+// indicators.
+func (cond *condition) test(rec *cef.Record, m *Match) bool {
+	v := cond.valueOf(rec)
+	var ok bool
+	switch cond.op {
+	case Equals:
+		ok = cond.equalsAny(v)
+	case HasAny:
+		ok = cond.terms.matchAny(v)
+		if ok {
+			m.Indicators = cond.terms.appendMatches(m.Indicators, v)
+		}
+	default:
+		ok = cond.holds(v)
+	}
+	if ok {
+		m.Evidence = append(m.Evidence, ColumnValue{Column: cond.name, Value: v})
+	}
+	return ok
+}
+
+// valueOf returns the condition's column value after the query's
+// tolower() or toupper(), if any.
 func (cond *condition) valueOf(rec *cef.Record) []byte {
 	return cond.transformed(rec.Value(cond.column))
 }
@@ -387,24 +393,9 @@ func (c *Compiled) Evaluate(rec *cef.Record, mode Mode, m *Match) Verdict {
 
 func (c *Compiled) evaluateExact(rec *cef.Record, m *Match) bool {
 	for i := range c.conditions {
-		cond := &c.conditions[i]
-		v := cond.valueOf(rec)
-		switch cond.op {
-		case Equals:
-			if !cond.equalsAny(v) {
-				return false
-			}
-		case HasAny:
-			if !cond.terms.matchAny(v) {
-				return false
-			}
-			m.Indicators = cond.terms.appendMatches(m.Indicators, v)
-		default:
-			if !cond.holds(v) {
-				return false
-			}
+		if !c.conditions[i].test(rec, m) {
+			return false
 		}
-		m.Evidence = append(m.Evidence, ColumnValue{Column: cond.name, Value: v})
 	}
 	return true
 }

@@ -70,17 +70,11 @@ type Output struct {
 
 // New builds an instance whose sink is configured from g.
 func New(cfg Config, g config.Getter, log *slog.Logger) (*Output, error) {
-	watcher, err := newRuleWatcher(g, log)
+	watcher, ruleSet, err := loadRules(g, log)
 	if err != nil {
 		return nil, err
 	}
-	ruleSet, err := watcher.compile()
-	if err != nil {
-		return nil, err
-	}
-	for _, c := range ruleSet {
-		log.Info("rule loaded", "rule_id", c.Rule.ID, "name", c.Rule.Name, "severity", c.Rule.Severity)
-	}
+
 	s, err := sink.New(cfg.Sink, sink.Options{Config: g, Log: log, Format: cfg.AlertFormat})
 	if err != nil {
 		return nil, err
@@ -101,18 +95,24 @@ func New(cfg Config, g config.Getter, log *slog.Logger) (*Output, error) {
 // and the rule files at Rules_Path. A rule file that fails to compile is
 // logged and left out; having no rule at all is an error.
 func LoadRules(g config.Getter, log *slog.Logger) ([]*detect.Compiled, error) {
+	_, compiled, err := loadRules(g, log)
+	return compiled, err
+}
+
+// loadRules is LoadRules that also returns the watcher of Rules_Path.
+func loadRules(g config.Getter, log *slog.Logger) (*ruleWatcher, []*detect.Compiled, error) {
 	w, err := newRuleWatcher(g, log)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	compiled, err := w.compile()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, c := range compiled {
 		log.Info("rule loaded", "rule_id", c.Rule.ID, "name", c.Rule.Name, "severity", c.Rule.Severity)
 	}
-	return compiled, nil
+	return w, compiled, nil
 }
 
 // NewWithSink builds an instance around a sink the caller made. It opens
