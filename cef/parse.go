@@ -261,7 +261,7 @@ func isKeyChar(c byte) bool {
 
 // CutLine returns the first line of msg and the rest after its line feed.
 // A raw line feed inside a CEF value ends the event, as line framing does
-// in every syslog transport; the text after it is a line of its own.
+// in syslog transports, and the text after it is a line of its own.
 func CutLine(msg []byte) (line, rest []byte) {
 	if i := bytes.IndexByte(msg, '\n'); i >= 0 {
 		return msg[:i], msg[i+1:]

@@ -1,9 +1,9 @@
 // Package delivery moves alerts from the spool to the sink, apart from
-// Fluent Bit's flushes: it sends the oldest alerts in batches, deletes
-// what the sink took, writes what the sink rejected for good to a
+// Fluent Bit's flushes. It sends the oldest alerts in batches and deletes
+// what the sink accepted. It writes what the sink rejected for good to a
 // dead-letter file, and retries the rest with exponential backoff and
-// jitter, without limit, so that a sink outage delays alerts but never
-// loses them.
+// jitter without limit, so that a sink outage delays alerts but does not
+// lose them.
 package delivery
 
 import (

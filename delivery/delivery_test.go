@@ -21,8 +21,8 @@ import (
 	"github.com/edgehunt/runningrat/spool"
 )
 
-// scriptedSink answers each Send with the next scripted result, then with
-// nil, and records the alert ids it took.
+// scriptedSink returns the next scripted result from each Send, then nil,
+// and records the ids of the alerts it accepted.
 type scriptedSink struct {
 	mu      sync.Mutex
 	results []func(alerts []detect.Alert) error

@@ -102,7 +102,7 @@ type condition struct {
 	terms     *termMatcher
 	regex     *regexp.Regexp
 	// exactScan and lenientScan are the raw-text prefilters of a has_any
-	// condition, for exact and extended mode; keyFinder finds the raw
+	// condition, for exact and extended mode. keyFinder finds the raw
 	// values of the column's CEF key.
 	exactScan, lenientScan *prefilter
 	keyFinder              cef.KeyFinder
@@ -263,9 +263,9 @@ func (c *Compiled) evaluateTree(n *node, rec *cef.Record, m *Match) bool {
 		// Evidence from inside a not() would show values that did not
 		// match, so it is dropped.
 		saved := len(m.Evidence)
-		held := c.evaluateTree(n.children[0], rec, m)
+		inner := c.evaluateTree(n.children[0], rec, m)
 		m.Evidence = m.Evidence[:saved]
-		return !held
+		return !inner
 	}
 	return false
 }

@@ -21,9 +21,9 @@ func compileRunningRAT(t testing.TB) *Compiled {
 	return c
 }
 
-// evaluateCase runs one corpus case the way the plugin does: a raw message is
-// cut into lines and each line that parses is evaluated; the case alerts if
-// any line does. It returns the strongest verdict and its match.
+// evaluateCase runs one corpus case the way the plugin does. A raw message
+// is cut into lines, each line that parses is evaluated, and the case alerts
+// if any line does. It returns the strongest verdict and its match.
 func evaluateCase(t *testing.T, rule *Compiled, c casefile.Case, mode Mode) (Verdict, Match) {
 	t.Helper()
 	var rec cef.Record

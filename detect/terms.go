@@ -192,9 +192,9 @@ func applyDecodings(v []byte, flags int) ([]byte, bool) {
 }
 
 // appendDecoded applies the decodings in flags to v in a fixed order,
-// using a and b as scratch space: the result lives in one of them, which
-// must each have room for len(v) bytes to avoid allocating (no decoding
-// makes text longer). ok is false when a decoding in flags changed nothing.
+// using a and b as scratch space, and the result lives in one of them. Each
+// needs room for len(v) bytes to avoid allocating, which is enough because
+// no decoding makes text longer. ok is false when a decoding in flags changed nothing.
 func appendDecoded(a, b, v []byte, flags int) (out []byte, ok bool) {
 	out = v
 	for _, step := range [...]int{decodeEscapedSlash, decodePercent, decodeUnicodeFold} {

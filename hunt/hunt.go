@@ -53,7 +53,7 @@ type Options struct {
 // far smaller, so anything longer is not a log line the plugin would see.
 const maxLine = 16 << 20
 
-// chunkSize is where a chunk is cut, as in_tail does at about 2 MB.
+// chunkSize is the size at which a chunk is cut, about 2 MB as in_tail does.
 const chunkSize = 2_000_000
 
 // Summary describes a finished hunt.

@@ -42,7 +42,7 @@ const (
 // slow or failing sink never blocks Fluent Bit's log flow.
 type Output struct {
 	cfg Config
-	// rules is swapped whole when Rules_Path changes, so that a flush sees
+	// rules is swapped whole when Rules_Path changes, so that a flush uses
 	// one consistent set.
 	rules     atomic.Pointer[[]*detect.Compiled]
 	stopWatch chan struct{}
@@ -425,7 +425,7 @@ func (o *Output) noMessageDetail() string {
 }
 
 // checkMessage evaluates each line of a raw message. Every line is checked
-// for a CEF header, so that non-CEF input is counted; only lines that the
+// for a CEF header, so that non-CEF input is counted. Only lines that a
 // rule's prefilter cannot rule out are parsed in full.
 //
 // Fluent Bit's syslog-rfc3164 parser reads "CEF" as the syslog ident and

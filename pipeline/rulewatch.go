@@ -11,8 +11,8 @@ import (
 	"github.com/edgehunt/runningrat/rules"
 )
 
-// DefaultRulesWatchInterval is how often Rules_Path is checked for changed
-// rule files unless Rules_Watch_Interval says otherwise.
+// DefaultRulesWatchInterval is the interval between two checks of
+// Rules_Path for changed rule files, unless Rules_Watch_Interval sets one.
 const DefaultRulesWatchInterval = 10 * time.Second
 
 // ruleWatcher holds the rules of one instance: the shipped ones that Rules
@@ -47,7 +47,7 @@ func newRuleWatcher(g config.Getter, log *slog.Logger) (*ruleWatcher, error) {
 }
 
 // scan rereads the files that are new or changed since the last scan and
-// forgets removed ones. It reports whether anything changed.
+// drops removed ones. It reports whether anything changed.
 func (w *ruleWatcher) scan() bool {
 	if w.path == "" {
 		return false

@@ -1,7 +1,7 @@
-// Package rollup folds repeated alerts into one: within a suppression
+// Package rollup folds repeated alerts into one. Within a suppression
 // window, the first alert of a key (a rule and the values of the
-// Suppress_By columns) is sent at once, and its later hits are counted and
-// sent as a single roll-up alert when the window ends. Nothing is dropped
+// Suppress_By columns) is sent at once. Its later hits are counted and sent
+// as a single roll-up alert when the window ends. Nothing is dropped
 // without being counted, and the counts in progress are kept in a state
 // file so that they survive a restart.
 package rollup
@@ -145,7 +145,7 @@ func (r *Roller) Due(now time.Time) (rollups []detect.Alert, keys []string) {
 	return rollups, keys
 }
 
-// Commit forgets the windows that Due returned, once their roll-ups are
+// Commit removes the windows that Due returned, once their roll-ups are
 // safe in the spool.
 func (r *Roller) Commit(keys []string) error {
 	if len(keys) == 0 {

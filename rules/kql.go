@@ -15,10 +15,10 @@ import (
 //	| where EXPR                             (comparisons with and, or, not(), parentheses)
 //	| project COLUMN, ...
 //
-// A comparison is COLUMN OP VALUE, where COLUMN may be wrapped in tolower()
-// or toupper(), OP is one of supportedOps, and VALUE is a string, a list,
-// a let array, or NAME[i] / tostring(NAME[i]); isempty(COLUMN) and
-// isnotempty(COLUMN) stand alone. Anything else is rejected with its line,
+// A comparison is COLUMN OP VALUE. COLUMN may be wrapped in tolower() or
+// toupper(), OP is one of supportedOps, and VALUE is a string, a list, a
+// let array, or NAME[i] / tostring(NAME[i]). isempty(COLUMN) and
+// isnotempty(COLUMN) are comparisons of their own. Anything else is rejected with its line,
 // column and what was found, so that a rule never half-loads.
 
 // token is one lexical unit of a query.
@@ -149,8 +149,8 @@ type parser struct {
 
 // compileQuery compiles a query of the supported subset. A query whose
 // where clauses are only comparisons joined by "and" becomes a list of
-// conditions, which extended mode can relax; one with or, not() or
-// parentheses becomes an expression, evaluated exactly.
+// conditions, which extended mode can relax. A query with or, not() or
+// parentheses becomes an expression, which is evaluated exactly.
 func compileQuery(query string) (where []detect.Condition, expr *detect.Expr, project []string, err error) {
 	tokens, err := lex(query)
 	if err != nil {

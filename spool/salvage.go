@@ -56,11 +56,11 @@ func salvage(path string, cause error, log *slog.Logger) (Recovery, *bolt.DB, er
 	return rec, db, nil
 }
 
-// readDamaged reads what it can from a damaged bbolt file. bbolt itself
-// refuses a file whose meta or freelist pages are damaged, so it walks the
-// pages itself: every leaf page, and every bucket stored inline in one,
-// whose elements have an 8-byte key and a JSON value is taken as queued
-// alerts. A page that was freed but not yet reused can still hold alerts
+// readDamaged reads what it can from a damaged bbolt file. bbolt rejects a
+// file whose meta or freelist pages are damaged, so this walks the pages
+// directly. The elements of every leaf page, and of every bucket stored
+// inline in one, that have an 8-byte key and a JSON value are taken as
+// queued alerts. A page that was freed but not yet reused can still hold alerts
 // that were already delivered, so salvage may send an alert twice (with
 // the same alert id) but does not skip one that the file still holds.
 // listed is -1: a damaged file cannot say how many alerts it held.

@@ -101,8 +101,8 @@ func Open(path string, maxBytes int64, log *slog.Logger) (*Spool, Recovery, erro
 // openChecked opens path, reads every queued alert once and runs bbolt's
 // consistency check. bbolt panics on some damaged pages, and a page that
 // points past the end of a truncated file faults in the memory map, which
-// would kill the whole agent: SetPanicOnFault turns the fault into a panic
-// on this goroutine, and the panic becomes an error.
+// would kill the whole agent. SetPanicOnFault turns such a fault into a
+// panic on this goroutine, and the recovered panic becomes an error.
 func openChecked(path string) (db *bolt.DB, err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {

@@ -156,7 +156,7 @@ func TestSpoolDamaged(t *testing.T) {
 		// damage changes the file of a closed spool holding 1000 alerts.
 		damage        func(t *testing.T, path string)
 		wantDamaged   bool
-		wantRecovered int // the least number of alerts kept, -1 for any
+		wantRecovered int // minimum number of alerts kept, -1 for any
 	}{
 		{"torn first meta page", func(t *testing.T, path string) {
 			// bbolt keeps two meta pages and falls back to the other one
