@@ -96,6 +96,10 @@ fuzz:
 	$(GO) test -run XXX -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS) ./chunk
 	$(GO) test -run XXX -fuzz '^FuzzTermMatch$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS) ./detect
 	$(GO) test -run XXX -fuzz '^FuzzFlush$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS) ./pipeline
+	$(GO) test -run XXX -fuzz '^FuzzPrefilter$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS) ./detect
+	$(GO) test -run XXX -fuzz '^FuzzRawValues$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS) ./cef
+	$(GO) test -run XXX -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS) ./rules
+	$(GO) test -run XXX -fuzz '^FuzzReadFile$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS) ./internal/flbconf
 
 bench:
 	@mkdir -p $(BUILD)

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -186,18 +187,33 @@ func (o *Output) watchRules(w *ruleWatcher) {
 		case <-o.stopWatch:
 			return
 		case <-ticker.C:
-			if !w.scan() {
-				continue
-			}
-			compiled, err := w.compile()
-			if err != nil {
-				o.log.Error("the changed rules do not compile; the loaded rules keep running", "error", err)
-				continue
-			}
-			o.rules.Store(&compiled)
-			o.log.Info("rules reloaded", "rules", len(compiled))
+			o.reloadRules(w)
 		}
 	}
+}
+
+// reloadRules swaps in the rules of changed files. A rule file is input that
+// anyone with write access to Rules_Path controls, and a panic in this
+// goroutine would stop Fluent Bit, so a panic while compiling is logged and
+// the loaded rules keep running.
+func (o *Output) reloadRules(w *ruleWatcher) {
+	defer func() {
+		if p := recover(); p != nil {
+			o.log.Error("recovered from a panic while reloading rules; the loaded rules keep running",
+				"path", w.path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		}
+	}()
+
+	if !w.scan() {
+		return
+	}
+	compiled, err := w.compile()
+	if err != nil {
+		o.log.Error("the changed rules do not compile; the loaded rules keep running", "error", err)
+		return
+	}
+	o.rules.Store(&compiled)
+	o.log.Info("rules reloaded", "rules", len(compiled))
 }
 
 // rollupLoop spools the roll-up alerts of the windows that ended. It checks

@@ -71,6 +71,13 @@ func FLBPluginInit(plugin unsafe.Pointer) (status int) {
 // the stats line and the metrics. A failure has been logged, with the key,
 // the value and what is allowed, when it returns an error.
 func newInstance(index int, id string, g getter) (*instance, error) {
+	// Key names come first: a misspelt key often shows up next as a missing
+	// value, and its name is the better hint.
+	if err := checkKeyNames(index, g, newLogger(id, slog.LevelInfo)); err != nil {
+		newLogger(id, slog.LevelInfo).Error("invalid configuration", "error", err)
+		return nil, err
+	}
+
 	cfg, err := pipeline.LoadConfig(g)
 	if err != nil {
 		newLogger(id, slog.LevelInfo).Error("invalid configuration", "error", err)

@@ -11,20 +11,6 @@ import (
 // masked replaces the value of a secret in log lines.
 const masked = "***"
 
-// sinkKeys are the network sinks' settings, in the README's order. The
-// started line lists those that are set; each sink logs its effective
-// values, defaults included, in a line of its own.
-var sinkKeys = []string{
-	"Sink_Timeout", "Sink_TLS", "Sink_TLS_CA_File", "Sink_TLS_Cert_File", "Sink_TLS_Key_File",
-	"Sink_TLS_Server_Name", "Sink_TLS_Min_Version", "Sink_TLS_Verify",
-	"Splunk_URL", "Splunk_Token", "Splunk_Token_Env", "Splunk_Index", "Splunk_Source", "Splunk_Sourcetype",
-	"Splunk_Host", "Splunk_Batch_Size", "Splunk_Ack", "Splunk_Channel", "Splunk_Ack_Timeout",
-	"ES_URL", "ES_Index", "ES_Username", "ES_Password", "ES_API_Key", "ES_Pipeline", "ES_Batch_Size",
-	"ES_Max_Request_Size",
-	"Forward_Address", "Forward_Tag", "Forward_Shared_Key", "Forward_Self_Hostname", "Forward_Username",
-	"Forward_Password", "Forward_Require_Ack", "Forward_Compress", "Forward_Batch_Size",
-}
-
 // secretKeys are the settings whose values never reach a log line.
 var secretKeys = map[string]bool{
 	"Splunk_Token": true, "ES_Password": true, "ES_API_Key": true,
@@ -72,7 +58,7 @@ func settingsAttrs(cfg pipeline.Config, obs pipeline.ObserveConfig, g config.Get
 		"stats_interval", statsInterval, "metrics_listen", metricsListen,
 		"suppress_window", suppressWindow, "suppress_by", strings.Join(cfg.SuppressBy, ","),
 	}
-	for _, key := range sinkKeys {
+	for _, key := range pipeline.SinkKeys {
 		value := strings.TrimSpace(g.Get(key))
 		if value == "" {
 			continue

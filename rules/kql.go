@@ -199,6 +199,15 @@ func flatAnd(e *detect.Expr) ([]detect.Condition, bool) {
 
 func (p *parser) peek() token { return p.tokens[p.pos] }
 
+// peekSecond returns the token after the next one, or the EOF token that
+// ends every token list.
+func (p *parser) peekSecond() token {
+	if p.pos+1 < len(p.tokens) {
+		return p.tokens[p.pos+1]
+	}
+	return p.tokens[len(p.tokens)-1]
+}
+
 func (p *parser) next() token {
 	t := p.tokens[p.pos]
 	if t.kind != tokEOF {
@@ -560,7 +569,7 @@ func contains(list []string, s string) bool {
 
 // parseHasAnyValues reads ( NAME ) for a let array or ( 'a', 'b' ).
 func (p *parser) parseHasAnyValues() ([]string, error) {
-	if t := p.tokens[p.pos+1]; p.peek().text == "(" && t.kind == tokIdent {
+	if t := p.peekSecond(); p.peek().text == "(" && t.kind == tokIdent {
 		p.next()
 		name := p.next()
 		values, ok := p.lets[name.text]

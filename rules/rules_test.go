@@ -75,6 +75,7 @@ func TestCompileQueryRejects(t *testing.T) {
 		{"projected away", "CommonSecurityLog | project SourceIP | where RequestURL has_any ('x')", `column "RequestURL" was removed by an earlier project`},
 		{"undefined let", "CommonSecurityLog | where RequestURL has_any (nope)", `"nope" is not defined by a let statement`},
 		{"no where", "CommonSecurityLog | project SourceIP", "the query has no where clause"},
+		{"has_any at the end", "CommonSecurityLog | where RequestURL has_any", `expected "(", found ""`},
 		{"open string", "CommonSecurityLog | where RequestMethod == 'GET", "line 1, column 44: string not closed"},
 	}
 	for _, tt := range tests {
