@@ -151,18 +151,24 @@ func FuzzReader(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := NewReader(data)
+		slow := &Reader{rest: data, slow: true}
 		for n := 0; ; n++ {
 			if n > len(data) {
 				t.Fatal("more entries than bytes")
 			}
-			var e Entry
+			var e, slowEntry Entry
 			ok, err := r.Next(&e)
+			slowOK, slowErr := slow.Next(&slowEntry)
+			require.Equal(t, slowOK, ok, "the fast path walks as msgp does")
+			require.Equal(t, slowErr, err)
+			require.Equal(t, slowEntry, e)
 			if !ok {
 				break
 			}
 			if err != nil {
 				continue
 			}
+			checkFastValues(t, e.Record)
 			fields := NewFields(e.Record)
 			for {
 				if _, v, ok := fields.Next(); !ok {
@@ -173,4 +179,23 @@ func FuzzReader(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkFastValues checks, at every offset of b, that the fast decoding of a
+// str or bin value agrees with msgp's.
+func checkFastValues(t *testing.T, b []byte) {
+	for i := range b {
+		text, rest, ok := fastText(b[i:])
+		if !ok {
+			continue
+		}
+		slowText, slowRest, err := readTextSlow(b[i:])
+		require.NoError(t, err)
+		require.Equal(t, slowText, text)
+		require.Equal(t, slowRest, rest)
+
+		value, _, err := readValueSlow(b[i:])
+		require.NoError(t, err)
+		require.Equal(t, Value{Kind: Text, Bytes: text}, value)
+	}
 }

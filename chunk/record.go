@@ -93,6 +93,14 @@ func (f *Fields) Err() error {
 
 // readText reads a str or bin. Any other type is skipped and yields nil.
 func readText(b []byte) ([]byte, []byte, error) {
+	if text, rest, ok := fastText(b); ok {
+		return text, rest, nil
+	}
+	return readTextSlow(b)
+}
+
+// readTextSlow is readText through msgp's decoder alone.
+func readTextSlow(b []byte) ([]byte, []byte, error) {
 	switch msgp.NextType(b) {
 	case msgp.StrType:
 		return msgp.ReadStringZC(b)
@@ -104,6 +112,14 @@ func readText(b []byte) ([]byte, []byte, error) {
 }
 
 func readValue(b []byte) (Value, []byte, error) {
+	if text, rest, ok := fastText(b); ok {
+		return Value{Kind: Text, Bytes: text}, rest, nil
+	}
+	return readValueSlow(b)
+}
+
+// readValueSlow is readValue through msgp's decoder alone.
+func readValueSlow(b []byte) (Value, []byte, error) {
 	var v Value
 	var err error
 	rest := b

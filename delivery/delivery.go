@@ -32,6 +32,11 @@ type Config struct {
 	RetryMax  time.Duration
 	// SinkName names the sink in logs and dead-letter entries.
 	SinkName string
+	// Linger is how long a batch smaller than BatchSize waits for more
+	// alerts before it is sent. Each delivery costs a request or a file
+	// sync and a spool transaction with two fsyncs, so a burst of flushes
+	// is better sent as one batch. Zero sends at once; shutdown never waits.
+	Linger time.Duration
 }
 
 // Defaults.
@@ -39,6 +44,7 @@ const (
 	DefaultBatchSize = 500
 	DefaultRetryBase = 500 * time.Millisecond
 	DefaultRetryMax  = 30 * time.Second
+	DefaultLinger    = 200 * time.Millisecond
 )
 
 // Deliverer runs the delivery loop of one output instance.
@@ -140,6 +146,7 @@ func (d *Deliverer) Stats() Stats {
 func (d *Deliverer) run() {
 	defer close(d.done)
 	failures := 0
+	lingered := false
 
 	for d.ctx.Err() == nil {
 		items, err := d.spool.Peek(d.cfg.BatchSize)
@@ -160,6 +167,12 @@ func (d *Deliverer) run() {
 			}
 			continue
 		}
+		if len(items) < d.cfg.BatchSize && !lingered && failures == 0 && d.cfg.Linger > 0 && !d.draining() {
+			d.linger()
+			lingered = true
+			continue
+		}
+		lingered = false
 
 		if d.deliver(items) {
 			if failures > 0 {
@@ -279,6 +292,17 @@ func (d *Deliverer) draining() bool {
 		return true
 	default:
 		return false
+	}
+}
+
+// linger sleeps for cfg.Linger, or until shutdown starts.
+func (d *Deliverer) linger() {
+	timer := time.NewTimer(d.cfg.Linger)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+	case <-d.drain:
+	case <-d.ctx.Done():
 	}
 }
 

@@ -232,3 +232,35 @@ func readDeadLetters(t *testing.T, path string) []map[string]any {
 }
 
 func quietLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func TestLingerSendsABurstAsOneBatch(t *testing.T) {
+	sp := newSpool(t)
+	s := &scriptedSink{}
+	dead := NewDeadLetter(filepath.Join(t.TempDir(), "test.deadletter.jsonl"))
+	d := New(Config{BatchSize: 100, Linger: 300 * time.Millisecond, SinkName: "test"}, sp, s, dead, quietLog())
+	d.Start()
+	t.Cleanup(func() { d.Stop(time.Second) })
+
+	for i := range 5 {
+		appendAlerts(t, sp, fmt.Sprintf("a%d", i))
+		d.Notify()
+	}
+
+	waitEmpty(t, sp)
+	assert.Equal(t, 1, s.callCount(), "five flushes within the linger make one batch")
+	assert.Equal(t, []string{"a0", "a1", "a2", "a3", "a4"}, s.takenIDs())
+}
+
+func TestLingerSkipsAFullBatchAndShutdown(t *testing.T) {
+	sp := newSpool(t)
+	appendAlerts(t, sp, "a1", "a2", "a3")
+	s := &scriptedSink{}
+	dead := NewDeadLetter(filepath.Join(t.TempDir(), "test.deadletter.jsonl"))
+	d := New(Config{BatchSize: 2, Linger: time.Hour, SinkName: "test"}, sp, s, dead, quietLog())
+	d.Start()
+
+	require.Eventually(t, func() bool { return len(s.takenIDs()) == 2 }, 5*time.Second, time.Millisecond,
+		"a full batch is sent without waiting")
+	assert.Equal(t, 0, d.Stop(5*time.Second), "shutdown sends the partial batch without the hour's linger")
+	assert.Equal(t, []string{"a1", "a2", "a3"}, s.takenIDs())
+}

@@ -11,21 +11,52 @@ import (
 // looks for a fragment of each has_any value that CEF escaping cannot
 // change, anywhere in the text and ignoring ASCII case.
 //
-// The search runs per anchor: for each fragment, the byte that is rarest in
-// log text, found with bytes.IndexByte in both letter cases, and each hit is
-// checked against the fragments anchored on that byte.
+// Each fragment is anchored on one of its bytes, the rarest in log text. One
+// pass over the text looks up each byte in a table, and checks each anchor
+// byte it meets, in either letter case, against the fragments anchored on
+// it. The values it runs on are short (a URL), where one table-driven pass
+// costs less than a bytes.IndexByte call per anchor, letter case and hit.
 type prefilter struct {
 	anchors []anchor
+	// class maps each byte to 1 + the index of its anchor in anchors, or 0,
+	// in its low bits, and to the decoding that it calls for in classPercent,
+	// classBackslash and classNonASCII.
+	class [256]uint8
 	// decodable makes mayMatch also look at the text after extended mode's
 	// decodings of '%', "\/" and non-ASCII code points.
 	decodable bool
 	disabled  bool
 }
 
+const (
+	classAnchor    = 0x1f // mask of the anchor number
+	classPercent   = 0x20
+	classBackslash = 0x40
+	classNonASCII  = 0x80
+	// maxAnchors fits the anchor numbers in classAnchor.
+	maxAnchors = classAnchor - 1
+)
+
 // anchor is one byte to search for and the fragments that contain it.
 type anchor struct {
 	lower, upper byte
 	fragments    []anchored
+	// before and after contain, in both letter cases, the bytes that can
+	// sit just before or just after the anchor byte in a fragment that
+	// matches: a necessary test, cheaper than comparing each fragment.
+	before, after byteSet
+}
+
+// byteSet is a set of bytes.
+type byteSet [256]bool
+
+// addFold adds c and, for a letter, its other case.
+func (s *byteSet) addFold(c byte) {
+	s[c] = true
+	s[lowerASCII(c)] = true
+	if 'a' <= c && c <= 'z' {
+		s[c-'a'+'A'] = true
+	}
 }
 
 type anchored struct {
@@ -69,21 +100,50 @@ func newPrefilter(values []string, decodable bool) *prefilter {
 		offset := rarestByte(token)
 		p.add(token[offset], anchored{token: []byte(token), offset: offset})
 	}
+	if len(p.anchors) > maxAnchors {
+		p.disabled = true
+		return p
+	}
+
+	p.class['%'] |= classPercent
+	p.class['\\'] |= classBackslash
+	for c := 0x80; c < 0x100; c++ {
+		p.class[c] |= classNonASCII
+	}
+	for i, a := range p.anchors {
+		p.class[a.lower] |= uint8(i + 1)
+		p.class[a.upper] |= uint8(i + 1)
+	}
 	return p
 }
 
 func (p *prefilter) add(c byte, a anchored) {
+	var an *anchor
 	for i := range p.anchors {
 		if p.anchors[i].lower == c {
-			p.anchors[i].fragments = append(p.anchors[i].fragments, a)
-			return
+			an = &p.anchors[i]
 		}
 	}
-	upper := c
-	if 'a' <= c && c <= 'z' {
-		upper = c - 'a' + 'A'
+	if an == nil {
+		upper := c
+		if 'a' <= c && c <= 'z' {
+			upper = c - 'a' + 'A'
+		}
+		p.anchors = append(p.anchors, anchor{lower: c, upper: upper})
+		an = &p.anchors[len(p.anchors)-1]
 	}
-	p.anchors = append(p.anchors, anchor{lower: c, upper: upper, fragments: []anchored{a}})
+	an.fragments = append(an.fragments, a)
+
+	switch {
+	case a.beforeEquals:
+		// The token ends just before the "=", or before its backslash.
+		an.before.addFold(a.token[len(a.token)-1])
+		an.before['\\'] = true
+	case a.offset > 0:
+		an.before.addFold(a.token[a.offset-1])
+	default:
+		an.after.addFold(a.token[a.offset+1])
+	}
 }
 
 // byteRank orders bytes from rare to common in web proxy logs, roughly by
@@ -132,14 +192,14 @@ const maxDecodedScan = 1024
 // also tries every combination of extended mode's decodings, the same ones
 // Evaluate tries, without allocating.
 func (p *prefilter) mayMatch(text []byte) bool {
-	if p.disabled || p.findAny(text) {
+	if p.disabled {
 		return true
 	}
-	if !p.decodable {
-		return false
+	found, present := p.scan(text)
+	if found {
+		return true
 	}
-	present := decodingsPresent(text)
-	if present == 0 {
+	if !p.decodable || present == 0 {
 		return false
 	}
 	if len(text) > maxDecodedScan {
@@ -152,47 +212,55 @@ func (p *prefilter) mayMatch(text []byte) bool {
 			continue // a decoding that would change nothing
 		}
 		decoded, ok := appendDecoded(a[:0], b[:0], text, flags)
-		if ok && p.findAny(decoded) {
-			return true
+		if ok {
+			if found, _ := p.scan(decoded); found {
+				return true
+			}
 		}
 	}
 	return false
 }
 
-func (p *prefilter) findAny(text []byte) bool {
-	for i := range p.anchors {
-		if p.anchors[i].find(text) {
-			return true
+// scan reports whether a fragment occurs in text, and otherwise returns the
+// decodings that could change text: percent for a '%', escaped slash for
+// "\/", Unicode folding for a non-ASCII byte.
+func (p *prefilter) scan(text []byte) (found bool, present int) {
+	for i, c := range text {
+		class := p.class[c]
+		if class == 0 {
+			continue
+		}
+		if n := class & classAnchor; n != 0 && p.anchors[n-1].matchAt(text, i) {
+			return true, 0
+		}
+		switch {
+		case class&classPercent != 0:
+			present |= decodePercent
+		case class&classBackslash != 0 && i+1 < len(text) && text[i+1] == '/':
+			present |= decodeEscapedSlash
+		case class&classNonASCII != 0:
+			present |= decodeUnicodeFold
 		}
 	}
-	return false
+	return false, present
 }
 
-// find reports whether one of a's fragments occurs in text.
-func (a *anchor) find(text []byte) bool {
-	for _, c := range [2]byte{a.lower, a.upper} {
-		for from := 0; from < len(text); {
-			i := bytes.IndexByte(text[from:], c)
-			if i < 0 {
-				break
+// matchAt reports whether one of a's fragments occurs in text with its
+// anchor byte at text[i].
+func (a *anchor) matchAt(text []byte, i int) bool {
+	if !(i > 0 && a.before[text[i-1]]) && !(i+1 < len(text) && a.after[text[i+1]]) {
+		return false
+	}
+	for _, f := range a.fragments {
+		start := i - f.offset
+		if f.beforeEquals {
+			start = i - len(f.token)
+			if i > 0 && text[i-1] == '\\' {
+				start--
 			}
-			i += from
-			for _, f := range a.fragments {
-				start := i - f.offset
-				if f.beforeEquals {
-					start = i - len(f.token)
-					if i > 0 && text[i-1] == '\\' {
-						start--
-					}
-				}
-				if start >= 0 && start+len(f.token) <= len(text) && equalLower(text[start:start+len(f.token)], f.token) {
-					return true
-				}
-			}
-			from = i + 1
 		}
-		if a.lower == a.upper {
-			break
+		if start >= 0 && start+len(f.token) <= len(text) && equalLower(text[start:start+len(f.token)], f.token) {
+			return true
 		}
 	}
 	return false

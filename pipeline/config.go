@@ -54,6 +54,9 @@ type Config struct {
 	// RetryMaxWait is the longest wait between two delivery attempts
 	// (Delivery_Retry_Max_Wait).
 	RetryMaxWait time.Duration
+	// DeliveryLinger is how long a partial batch waits for more alerts
+	// before it is sent (Delivery_Linger).
+	DeliveryLinger time.Duration
 
 	// SuppressWindow turns on the roll-up of repeats (Suppress_Window):
 	// zero means every alert is sent.
@@ -118,6 +121,9 @@ func LoadConfig(g config.Getter) (Config, error) {
 		return c, err
 	}
 	c.DeliveryBatchSize = int(batch)
+	if c.DeliveryLinger, err = config.Duration(g, "Delivery_Linger", delivery.DefaultLinger); err != nil {
+		return c, err
+	}
 	if c.RetryMaxWait, err = config.Duration(g, "Delivery_Retry_Max_Wait", delivery.DefaultRetryMax); err != nil {
 		return c, err
 	}
@@ -168,6 +174,9 @@ func (c Config) Validate() error {
 		if _, ok := cef.ColumnByName(col); !ok {
 			return fmt.Errorf("invalid Suppress_By column %q: use CommonSecurityLog column names such as SourceIP, RequestURL, DestinationIP", col)
 		}
+	}
+	if c.DeliveryLinger < 0 || c.DeliveryLinger > time.Minute {
+		return fmt.Errorf("invalid Delivery_Linger %s: use 0 (send at once) up to 1m", c.DeliveryLinger)
 	}
 	if c.RetryMaxWait < time.Second {
 		return fmt.Errorf("invalid Delivery_Retry_Max_Wait %s: use 1s or more", c.RetryMaxWait)

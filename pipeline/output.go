@@ -158,6 +158,7 @@ func NewWithRules(cfg Config, ruleSet []*detect.Compiled, s sink.Sink, log *slog
 		BatchSize: cfg.DeliveryBatchSize,
 		RetryMax:  cfg.RetryMaxWait,
 		SinkName:  cfg.Sink,
+		Linger:    cfg.DeliveryLinger,
 	}, sp, s, delivery.NewDeadLetter(deadPath), log)
 	o.workers.New = func() any { return new(worker) }
 	o.rules.Store(&ruleSet)

@@ -125,7 +125,7 @@ func TestCorpusThroughFlush(t *testing.T) {
 	for _, mode := range []string{"exact", "extended"} {
 		for _, c := range cases {
 			t.Run(mode+"/"+c.ID, func(t *testing.T) {
-				out, s, _ := newOutput(t, config.Map{"Detection_Mode": mode})
+				out, s, _ := newOutput(t, config.Map{"Detection_Mode": mode, "Delivery_Linger": "0"})
 				var data []byte
 				if c.Kind == "fields" {
 					keys := c.FieldKeys()

@@ -54,6 +54,7 @@ func settingsAttrs(cfg pipeline.Config, obs pipeline.ObserveConfig, g config.Get
 		"spool_dir", cfg.SpoolDir, "spool_name", cfg.SpoolName,
 		"spool_max_size", cfg.SpoolMaxSize, "shutdown_timeout", cfg.ShutdownTimeout.String(),
 		"delivery_batch_size", cfg.DeliveryBatchSize, "delivery_retry_max_wait", cfg.RetryMaxWait.String(),
+		"delivery_linger", cfg.DeliveryLinger.String(),
 		"skip_log_interval", cfg.SkipLogInterval.String(), "plugin_log_level", cfg.LogLevel.String(),
 		"stats_interval", statsInterval, "metrics_listen", metricsListen,
 		"suppress_window", suppressWindow, "suppress_by", strings.Join(cfg.SuppressBy, ","),
