@@ -21,6 +21,7 @@ import (
 
 	"github.com/fluent/fluent-bit-go/output"
 
+	"github.com/edgehunt/runningrat/config"
 	"github.com/edgehunt/runningrat/pipeline"
 )
 
@@ -72,9 +73,12 @@ func FLBPluginInit(plugin unsafe.Pointer) (status int) {
 // the value and what is allowed, when it returns an error.
 func newInstance(index int, id string, g getter) (*instance, error) {
 	// Key names come first: a misspelt key often shows up next as a missing
-	// value, and its name is the better hint.
-	if err := checkKeyNames(index, g, newLogger(id, slog.LevelInfo)); err != nil {
-		newLogger(id, slog.LevelInfo).Error("invalid configuration", "error", err)
+	// value, and its name is the better hint. An invalid Plugin_Log_Level
+	// leaves info here and is reported by LoadConfig.
+	level := slog.LevelInfo
+	_ = level.UnmarshalText([]byte(config.String(g, "Plugin_Log_Level", "info")))
+	if err := checkKeyNames(index, g, newLogger(id, level)); err != nil {
+		newLogger(id, level).Error("invalid configuration", "error", err)
 		return nil, err
 	}
 
