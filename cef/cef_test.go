@@ -300,3 +300,29 @@ func utf8Sanitized(raw string) string {
 	b := appendValidUTF8(nil, []byte(raw))
 	return string(probe.decode(b, true))
 }
+
+// TestAfterPipesMatchesNextHeaderPipe checks the word-at-a-time pipe count
+// against n calls of the byte loop that ParseLine uses.
+func TestAfterPipesMatchesNextHeaderPipe(t *testing.T) {
+	lines := []string{
+		"CEF:0|Zscaler|NSSWeblog|5.7|Allowed|Allowed|3|act=Allowed",
+		`CEF:0|a\|b|c\\|d|e|f|g|k=v`,
+		`CEF:0|Fortinet|FortiGate\|VM|7.2|13|traffic:forward|5|x`,
+		`CEF:0|a|b|c|d|e\`,
+		`CEF:0|a|b|c|d|e`,
+		"CEF:0|||||||",
+		`CEF:0|\\\\\\\\|\||b|c|d|e|f`,
+		"CEF:0|" + strings.Repeat("x", 40) + "|" + strings.Repeat(`y\|`, 9) + "|c|d|e|f|ext",
+	}
+	for _, line := range lines {
+		for n := 1; n <= 8; n++ {
+			want := len("CEF:0|")
+			for range n {
+				if want >= 0 {
+					want = nextHeaderPipe([]byte(line), want)
+				}
+			}
+			assert.Equalf(t, want, afterPipes([]byte(line), len("CEF:0|"), n), "%q, n=%d", line, n)
+		}
+	}
+}

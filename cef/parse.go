@@ -2,7 +2,9 @@ package cef
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"math/bits"
 	"unicode/utf8"
 )
 
@@ -67,13 +69,58 @@ func CheckHeader(line []byte) error {
 	if version > 1 {
 		return ErrVersion
 	}
-	for range headerFields {
-		pos = nextHeaderPipe(line, pos)
-		if pos < 0 {
-			return ErrShortHeader
-		}
+	if afterPipes(line, pos, headerFields) < 0 {
+		return ErrShortHeader
 	}
 	return nil
+}
+
+// afterPipes returns the offset after the n-th pipe at or after pos that
+// "\|" does not escape, or -1: n calls of nextHeaderPipe in one pass. Eight
+// bytes without a backslash are counted at a time, because the header check
+// runs on every line.
+func afterPipes(line []byte, pos, n int) int {
+	i := pos
+	for i < len(line) {
+		if i+8 <= len(line) {
+			word := binary.LittleEndian.Uint64(line[i:])
+			if equalBytes(word, '\\') == 0 {
+				pipes := equalBytes(word, '|')
+				if count := bits.OnesCount64(pipes); count < n {
+					n -= count
+					i += 8
+					continue
+				}
+				for ; n > 1; n-- {
+					pipes &= pipes - 1 // drop the lowest pipe
+				}
+				return i + bits.TrailingZeros64(pipes)/8 + 1
+			}
+		}
+
+		switch line[i] {
+		case '\\':
+			i += 2 // a backslash takes the next byte with it
+			continue
+		case '|':
+			n--
+			if n == 0 {
+				return i + 1
+			}
+		}
+		i++
+	}
+	return -1
+}
+
+// equalBytes returns a word with the high bit of each byte set where that
+// byte of word equals b, and every other bit clear.
+func equalBytes(word uint64, b byte) uint64 {
+	const low7 = 0x7f7f7f7f7f7f7f7f
+	x := word ^ (0x0101010101010101 * uint64(b))
+	// A byte of x is zero exactly when adding 0x7f to its low seven bits
+	// leaves its high bit clear and its own high bit is clear too.
+	return ^((x&low7 + low7) | x | low7)
 }
 
 // nextHeaderPipe returns the offset after the first pipe at or after pos
