@@ -54,6 +54,7 @@ func TestReaderLayouts(t *testing.T) {
 	}{
 		{"v2 EventTime", Encoder{}, t0, true},
 		{"v2 map32 metadata", Encoder{Map32Metadata: true}, t0, true},
+		{"v2 as in_tail writes it", TailEncoder, t0, true},
 		{"v2 bin strings", Encoder{Binary: true}, t0, true},
 		{"v1 integer time", Encoder{Layout: LayoutV1, Time: IntSeconds}, t0.Truncate(time.Second), false},
 		{"v1 float time", Encoder{Layout: LayoutV1, Time: FloatSeconds}, t0, false},
@@ -147,6 +148,7 @@ func TestValueAppendText(t *testing.T) {
 func FuzzReader(f *testing.F) {
 	f.Add(Encoder{}.Append(nil, t0, []string{"log"}, []string{"CEF:0|a|b|c|d|e|f|k=v"}))
 	f.Add(Encoder{Layout: LayoutV1, Time: FloatSeconds, Binary: true}.Append(nil, t0, []string{"a", "b"}, []string{"1", "2"}))
+	f.Add(TailEncoder.Append(nil, t0, []string{"log"}, []string{"CEF:0|a|b|c|d|e|f|request=/ui/chk"}))
 	f.Add([]byte{0x92, 0x92, 0xd7, 0x00, 0x6b, 0x13, 0x12, 0xaf, 0x29, 0xdf, 0xff, 0x85, 0x80, 0x81, 0xa1, 'm', 0xc3})
 
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -198,4 +200,33 @@ func checkFastValues(t *testing.T, b []byte) {
 		require.NoError(t, err)
 		require.Equal(t, Value{Kind: Text, Bytes: text}, value)
 	}
+}
+
+// TestReaderTailChunk reads an entry whose first 22 bytes are those of a chunk
+// that Fluent Bit v5.1.1's in_tail handed to a Go output (captured for this
+// test; the log line is shorter), and checks that TailEncoder writes the same
+// bytes.
+func TestReaderTailChunk(t *testing.T) {
+	line := "<14>May 14 10:24:11 pa-fw01.example.com CEF:0|x"
+	captured := []byte{0x92, 0x92, 0xd7, 0x00, 0x6b, 0x13, 0x48, 0x4e, 0x24, 0x06, 0xb9, 0x55,
+		0xdf, 0x00, 0x00, 0x00, 0x00, 0xdf, 0x00, 0x00, 0x00, 0x01, 0xa3, 'l', 'o', 'g', 0xd9, byte(len(line))}
+	captured = append(captured, line...)
+
+	when := time.Unix(0x6b13484e, 0x2406b955)
+	assert.Equal(t, captured, TailEncoder.Append(nil, when, []string{"log"}, []string{line}))
+
+	r := NewReader(captured)
+	var e Entry
+	ok, err := r.Next(&e)
+	require.True(t, ok)
+	require.NoError(t, err)
+	n, ok := fastEntry(captured, &Entry{})
+	assert.True(t, ok, "the fast path reads in_tail's entries")
+	assert.Equal(t, len(captured), n)
+	assert.Equal(t, when.UTC(), e.Time)
+	fields := NewFields(e.Record)
+	key, value, ok := fields.Next()
+	require.True(t, ok)
+	assert.Equal(t, "log", string(key))
+	assert.Equal(t, line, string(value.Bytes))
 }

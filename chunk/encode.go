@@ -34,9 +34,16 @@ type Encoder struct {
 	// Binary writes keys and values as msgpack bin instead of str.
 	Binary bool
 	// Map32Metadata writes the empty metadata map as map32, as in_forward's
-	// message mode does, instead of a fixmap.
+	// message mode and Fluent Bit v5.1.1's in_tail do, instead of a fixmap.
 	Map32Metadata bool
+	// Map32Record writes the record map as map32, as Fluent Bit v5.1.1's
+	// in_tail does, instead of the shortest map header.
+	Map32Record bool
 }
+
+// TailEncoder writes entries byte for byte as Fluent Bit v5.1.1's in_tail
+// hands them to an output: [[EventTime, map32 {}], map32 record].
+var TailEncoder = Encoder{Map32Metadata: true, Map32Record: true}
 
 // Append appends one entry whose record maps keys[i] to values[i].
 func (enc Encoder) Append(dst []byte, t time.Time, keys, values []string) []byte {
@@ -53,7 +60,12 @@ func (enc Encoder) Append(dst []byte, t time.Time, keys, values []string) []byte
 		dst = enc.appendTime(dst, t)
 	}
 
-	dst = msgp.AppendMapHeader(dst, uint32(len(keys)))
+	if enc.Map32Record {
+		dst = append(dst, 0xdf)
+		dst = binary.BigEndian.AppendUint32(dst, uint32(len(keys)))
+	} else {
+		dst = msgp.AppendMapHeader(dst, uint32(len(keys)))
+	}
 	for i := range keys {
 		dst = enc.appendText(dst, keys[i])
 		dst = enc.appendText(dst, values[i])

@@ -56,19 +56,29 @@ func fastScalarLen(b []byte) (int, bool) {
 	return header + n, ok
 }
 
-// fastMapLen returns the length of the map at the start of b when it is a
-// fixmap or map16 whose keys and values are fixints, strs and bins.
-func fastMapLen(b []byte) (int, bool) {
+// mapHeader returns the header length and pair count of a msgpack map at
+// the start of b. Fluent Bit v5 writes records and metadata as map32 (df),
+// other encoders the shortest form.
+func mapHeader(b []byte) (header, pairs int, ok bool) {
 	if len(b) == 0 {
-		return 0, false
+		return 0, 0, false
 	}
-	var pairs, pos int
 	switch c := b[0]; {
-	case c >= 0x80 && c <= 0x8f:
-		pairs, pos = int(c&0x0f), 1
-	case c == 0xde && len(b) >= 3:
-		pairs, pos = int(binary.BigEndian.Uint16(b[1:])), 3
-	default:
+	case c >= 0x80 && c <= 0x8f: // fixmap
+		return 1, int(c & 0x0f), true
+	case c == 0xde && len(b) >= 3: // map16
+		return 3, int(binary.BigEndian.Uint16(b[1:])), true
+	case c == 0xdf && len(b) >= 5: // map32
+		return 5, int(binary.BigEndian.Uint32(b[1:])), true
+	}
+	return 0, 0, false
+}
+
+// fastMapLen returns the length of the map at the start of b when its keys
+// and values are fixints, strs and bins.
+func fastMapLen(b []byte) (int, bool) {
+	pos, pairs, ok := mapHeader(b)
+	if !ok || pairs > len(b) {
 		return 0, false
 	}
 	for range 2 * pairs {

@@ -62,8 +62,8 @@ type Fields struct {
 // NewFields starts an iteration over record, a raw msgpack map such as
 // Entry.Record.
 func NewFields(record []byte) Fields {
-	if len(record) > 0 && record[0]&0xf0 == 0x80 { // fixmap
-		return Fields{rest: record[1:], left: uint32(record[0] & 0x0f)}
+	if header, pairs, ok := mapHeader(record); ok {
+		return Fields{rest: record[header:], left: uint32(pairs)}
 	}
 	n, rest, err := msgp.ReadMapHeaderBytes(record)
 	return Fields{rest: rest, left: n, err: err}

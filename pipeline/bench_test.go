@@ -46,7 +46,7 @@ func benchChunk(b *testing.B) ([]byte, int) {
 		if n%1000 == 999 {
 			line = zscalerHit
 		}
-		data = chunk.Encoder{}.Append(data, when, []string{"log"}, []string{line})
+		data = chunk.TailEncoder.Append(data, when, []string{"log"}, []string{line})
 		n++
 	}
 	return data, n

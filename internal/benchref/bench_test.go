@@ -67,7 +67,7 @@ func buildChunk(tb testing.TB, maliciousEvery int) (data []byte, records int) {
 		if maliciousEvery > 0 && records%maliciousEvery == maliciousEvery-1 {
 			line = hits[records%len(hits)]
 		}
-		data = chunk.Encoder{}.Append(data, when.Add(time.Duration(records)), []string{"log"}, []string{line})
+		data = chunk.TailEncoder.Append(data, when.Add(time.Duration(records)), []string{"log"}, []string{line})
 		records++
 	}
 	return data, records
@@ -217,7 +217,7 @@ func BenchmarkPathological(b *testing.B) {
 				url.WriteString("mactok&/ui/chkx&kmndx=%2Fui%2Fchk1&")
 			}
 			line := "CEF:0|V|P|1|2|n|3|requestMethod=GET request=" + url.String()
-			data := chunk.Encoder{}.Append(nil, when, []string{"log"}, []string{line})
+			data := chunk.TailEncoder.Append(nil, when, []string{"log"}, []string{line})
 			out := newOutput(b, "extended")
 			b.SetBytes(int64(len(data)))
 
