@@ -2,7 +2,11 @@
 # `make run` and `make test` are the two entry points; see README.md.
 
 GO      ?= go
-CC      ?= gcc
+# make predefines CC as cc, so ?= would never apply; a CC from the command
+# line or the environment still wins.
+ifeq ($(origin CC),default)
+CC      = gcc
+endif
 BUILD   := build
 PLUGIN  := $(BUILD)/out_runningrat.so
 HOST    := $(BUILD)/flbhost

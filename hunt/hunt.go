@@ -148,7 +148,7 @@ func newOutput(settings config.Map, opts Options) (*pipeline.Output, *tally, err
 // feed reads every input, packs its lines into chunks and flushes them on
 // opts.Workers goroutines.
 func feed(ctx context.Context, inputs []string, opts Options, out *pipeline.Output) (int, error) {
-	chunks := make(chan []byte, opts.Workers)
+	chunks := make(chan fileChunk, opts.Workers)
 	var wg sync.WaitGroup
 	var flushErr error
 	var mu sync.Mutex
@@ -156,8 +156,8 @@ func feed(ctx context.Context, inputs []string, opts Options, out *pipeline.Outp
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for data := range chunks {
-				if status := out.Flush(data, "hunt"); status != pipeline.OK {
+			for c := range chunks {
+				if status := out.Flush(c.data, c.tag); status != pipeline.OK {
 					mu.Lock()
 					flushErr = fmt.Errorf("a chunk could not be checked (status %d): see the log", status)
 					mu.Unlock()
@@ -231,14 +231,24 @@ func openFile(path string, fn func(name string, r io.Reader) error) error {
 	return nil
 }
 
+// fileChunk is a chunk of one file's lines. Its tag, which log lines and
+// alerts show, is "FILE:LINE" with the number of the chunk's first line, so
+// that a record numbered N in the chunk (from 0) is line LINE+N.
+type fileChunk struct {
+	data []byte
+	tag  string
+}
+
 // packLines turns lines into chunk entries: a JSON object line becomes a
 // record with its string fields, any other line a record {"log": line}.
-func packLines(ctx context.Context, name string, r io.Reader, opts Options, chunks chan<- []byte) error {
+func packLines(ctx context.Context, name string, r io.Reader, opts Options, chunks chan<- fileChunk) error {
 	scanner := bufio.NewScanner(r)
 	scanner.Buffer(make([]byte, 64<<10), maxLine)
 	var data []byte
 	var keys, values []string
+	lineNumber, firstLine := 0, 1
 	for scanner.Scan() {
+		lineNumber++
 		line := scanner.Bytes()
 		keys, values = keys[:0], values[:0]
 		if len(line) > 0 && line[0] == '{' {
@@ -250,15 +260,15 @@ func packLines(ctx context.Context, name string, r io.Reader, opts Options, chun
 		data = chunk.Encoder{}.Append(data, opts.Now, keys, values)
 		if len(data) >= chunkSize {
 			select {
-			case chunks <- data:
+			case chunks <- fileChunk{data: data, tag: fmt.Sprintf("%s:%d", name, firstLine)}:
 			case <-ctx.Done():
 				return ctx.Err()
 			}
-			data = nil
+			data, firstLine = nil, lineNumber+1
 		}
 	}
 	if len(data) > 0 {
-		chunks <- data
+		chunks <- fileChunk{data: data, tag: fmt.Sprintf("%s:%d", name, firstLine)}
 	}
 	return scanner.Err()
 }

@@ -88,6 +88,18 @@ func TestHuntReadsGzipAndJSONLines(t *testing.T) {
 	assert.Equal(t, []SourceCount{{SourceIP: "192.0.2.9", Alerts: 1}}, summary.TopSources)
 }
 
+func TestHuntTagsNameFileAndLine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "proxy.log")
+	require.NoError(t, os.WriteFile(path, []byte("not cef\nCEF:0|V|P|1|2|n|3|requestMethod=GET request=/ui/chk\n"), 0o600))
+
+	var out bytes.Buffer
+	_, err := Run(context.Background(), []string{path}, Options{Settings: config.Map{}, Out: &out, Workers: 1})
+	require.NoError(t, err)
+	a, err := detect.ParseAlert(bytes.TrimSpace(out.Bytes()))
+	require.NoError(t, err)
+	assert.Equal(t, path+":1", a.FluentBit.Tag, "the chunk starts at line 1; the hit is its record 1")
+}
+
 func TestHuntReportsMissingInput(t *testing.T) {
 	_, err := Run(context.Background(), []string{"no/such/file"}, Options{Settings: config.Map{}, Out: &bytes.Buffer{}})
 	assert.ErrorContains(t, err, "no/such/file")

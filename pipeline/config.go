@@ -176,7 +176,7 @@ func (c Config) Validate() error {
 		}
 	}
 	if c.DeliveryLinger < 0 || c.DeliveryLinger > time.Minute {
-		return fmt.Errorf("invalid Delivery_Linger %s: use 0 (send at once) up to 1m", c.DeliveryLinger)
+		return fmt.Errorf("invalid Delivery_Linger %s: use a duration from 0 (send at once) to 1m, such as 200ms", c.DeliveryLinger)
 	}
 	if c.RetryMaxWait < time.Second {
 		return fmt.Errorf("invalid Delivery_Retry_Max_Wait %s: use 1s or more", c.RetryMaxWait)

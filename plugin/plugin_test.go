@@ -104,8 +104,9 @@ func TestSettingsLineDefaults(t *testing.T) {
 	slog.New(flblog.New(&buf, "s", slog.LevelInfo)).Info("started", settingsAttrs(cfg, obs, settings)...)
 	line := buf.String()
 	for _, want := range []string{
-		"sink=stdout", `path=""`, `alert_format="the sink's own"`, `message_key="log, message or msg"`,
+		"sink=stdout", `path=""`, "alert_format=native", `message_key="log, message or msg"`,
 		"stats_interval=off", "metrics_listen=off", "shutdown_timeout=5s", "skip_log_interval=1m0s",
+		"delivery_linger=200ms", "rules=all", `rules_path=""`, "rules_watch_interval=10s", "unknown_keys=error",
 	} {
 		assert.Contains(t, line, want)
 	}

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/edgehunt/runningrat/config"
+	"github.com/edgehunt/runningrat/format"
 	"github.com/edgehunt/runningrat/pipeline"
 )
 
@@ -25,10 +26,7 @@ var urlKeys = map[string]bool{"Splunk_URL": true, "ES_URL": true}
 // attributes, keys in lower case, with secrets masked. Pipeline settings
 // carry their defaults; sink settings appear only when set.
 func settingsAttrs(cfg pipeline.Config, obs pipeline.ObserveConfig, g config.Getter) []any {
-	alertFormat := string(cfg.AlertFormat)
-	if alertFormat == "" {
-		alertFormat = "the sink's own"
-	}
+	alertFormat := cfg.AlertFormat.Or(sinkDefaultFormat(cfg.Sink))
 	messageKey := cfg.MessageKey
 	if messageKey == "" {
 		messageKey = "log, message or msg"
@@ -48,7 +46,7 @@ func settingsAttrs(cfg pipeline.Config, obs pipeline.ObserveConfig, g config.Get
 
 	attrs := []any{
 		"sink", cfg.Sink, "path", g.Get("Path"),
-		"detection_mode", cfg.Mode.String(), "alert_format", alertFormat, "message_key", messageKey,
+		"detection_mode", cfg.Mode.String(), "alert_format", string(alertFormat), "message_key", messageKey,
 		// The spool ready line names the file in use, which has a ".2" suffix
 		// when another instance already uses the default name.
 		"spool_dir", cfg.SpoolDir, "spool_name", cfg.SpoolName,
@@ -58,6 +56,9 @@ func settingsAttrs(cfg pipeline.Config, obs pipeline.ObserveConfig, g config.Get
 		"skip_log_interval", cfg.SkipLogInterval.String(), "plugin_log_level", cfg.LogLevel.String(),
 		"stats_interval", statsInterval, "metrics_listen", metricsListen,
 		"suppress_window", suppressWindow, "suppress_by", strings.Join(cfg.SuppressBy, ","),
+		"rules", config.String(g, "Rules", "all"), "rules_path", g.Get("Rules_Path"),
+		"rules_watch_interval", cfg.RulesWatchInterval.String(),
+		"unknown_keys", strings.ToLower(config.String(g, "Unknown_Keys", "error")),
 	}
 	for _, key := range pipeline.SinkKeys {
 		value := strings.TrimSpace(g.Get(key))
@@ -98,4 +99,16 @@ func maskURL(raw string) string {
 		return raw
 	}
 	return u.Redacted()
+}
+
+// sinkDefaultFormat returns the alert format that the named sink uses when
+// Alert_Format is not set; each sink's factory applies the same default.
+func sinkDefaultFormat(sinkName string) format.Format {
+	switch sinkName {
+	case "splunk":
+		return format.Splunk
+	case "elasticsearch":
+		return format.ECS
+	}
+	return format.Native
 }

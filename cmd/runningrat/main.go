@@ -62,8 +62,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return testRules(args[1:], stdout, stderr)
 	}
 	if len(args) == 0 || args[0] != "hunt" {
-		fmt.Fprintln(stderr, "usage: runningrat hunt [flags] PATH...   (runningrat hunt -h for the flags)")
-		fmt.Fprintln(stderr, "       runningrat test-rules RULE_FILE...")
+		usage := "usage: runningrat hunt [flags] PATH...   (runningrat hunt -h for the flags)\n" +
+			"       runningrat test-rules RULE_FILE..."
+		if len(args) == 1 && isHelp(args[0]) {
+			fmt.Fprintln(stdout, usage)
+			return exitNoAlerts
+		}
+		fmt.Fprintln(stderr, usage)
 		return exitError
 	}
 
@@ -81,6 +86,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitNoAlerts
+		}
 		return exitError
 	}
 	if fs.NArg() == 0 {
@@ -181,8 +189,15 @@ func isTerminal(w io.Writer) bool {
 // testRules runs the test events of rule files: exit 0 when all pass, 1
 // when one fails, 2 when a file cannot be read or compiled.
 func testRules(paths []string, stdout, stderr io.Writer) int {
+	const usage = "usage: runningrat test-rules RULE_FILE...\n\n" +
+		"Runs the test events at the end of each Sentinel rule file, each in exact and extended mode.\n" +
+		"Exit status: 0 all checks passed, 1 a check failed, 2 a file could not be read or compiled."
+	if len(paths) == 1 && isHelp(paths[0]) {
+		fmt.Fprintln(stdout, usage)
+		return exitNoAlerts
+	}
 	if len(paths) == 0 {
-		fmt.Fprintln(stderr, "usage: runningrat test-rules RULE_FILE...")
+		fmt.Fprintln(stderr, usage)
 		return exitError
 	}
 	status := exitNoAlerts
@@ -196,10 +211,15 @@ func testRules(paths []string, stdout, stderr io.Writer) int {
 		for _, f := range failures {
 			fmt.Fprintf(stdout, "FAIL %s: %s\n", path, f)
 		}
-		fmt.Fprintf(stdout, "%s: %d passed, %d failed\n", path, checks-len(failures), len(failures))
+		fmt.Fprintf(stdout, "%s: %d checks passed, %d failed\n",
+			path, checks-len(failures), len(failures))
 		if len(failures) > 0 && status == exitNoAlerts {
 			status = exitAlerts
 		}
 	}
 	return status
+}
+
+func isHelp(arg string) bool {
+	return arg == "-h" || arg == "-help" || arg == "--help"
 }

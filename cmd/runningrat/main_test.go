@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -44,11 +45,22 @@ func TestSummaryJSON(t *testing.T) {
 func TestTestRules(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	assert.Equal(t, exitNoAlerts, run([]string{"test-rules", "../../rules/builtin/runningrat.yaml"}, &stdout, &stderr), stderr.String())
-	assert.Contains(t, stdout.String(), "10 passed, 0 failed")
+	assert.Contains(t, stdout.String(), "10 checks passed, 0 failed")
 
 	broken := filepath.Join(t.TempDir(), "broken.yaml")
 	require.NoError(t, os.WriteFile(broken, []byte("id: x\nname: y\nquery: CommonSecurityLog | where RequestMethod == 'GET'\ntests:\n  - name: t\n    fields: {RequestMethod: POST}\n    exact: true\n"), 0o600))
 	stdout.Reset()
 	assert.Equal(t, exitAlerts, run([]string{"test-rules", broken}, &stdout, &stderr))
 	assert.Contains(t, stdout.String(), "FAIL")
+}
+
+func TestHelpExitsZero(t *testing.T) {
+	tests := [][]string{{"-h"}, {"--help"}, {"hunt", "-h"}, {"test-rules", "-h"}}
+	for _, args := range tests {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			assert.Equal(t, exitNoAlerts, run(args, &stdout, &stderr))
+			assert.Contains(t, stdout.String()+stderr.String(), "usage: runningrat")
+		})
+	}
 }
