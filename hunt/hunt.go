@@ -58,10 +58,15 @@ const chunkSize = 2_000_000
 
 // Summary describes a finished hunt.
 type Summary struct {
-	Files           int              `json:"files"`
-	Records         int64            `json:"records"`
-	Skipped         map[string]int64 `json:"skipped"`
+	Files   int              `json:"files"`
+	Records int64            `json:"records"`
+	Skipped map[string]int64 `json:"skipped"`
+	// Alerts is how many alerts were raised; Delivered, AlertsByRule,
+	// AlertsByVerdict, TopSources and the alert times count those the sink
+	// took, and Undelivered those left in the spool.
 	Alerts          int64            `json:"alerts"`
+	Delivered       int64            `json:"delivered"`
+	Undelivered     int64            `json:"undelivered"`
 	AlertsByRule    map[string]int64 `json:"alerts_by_rule"`
 	AlertsByVerdict map[string]int64 `json:"alerts_by_verdict"`
 	TopSources      []SourceCount    `json:"top_sources"`
@@ -91,19 +96,28 @@ func Run(ctx context.Context, inputs []string, opts Options) (Summary, error) {
 		opts.Workers = max(1, runtimeCPUs())
 	}
 
-	spoolDir, err := os.MkdirTemp("", "runningrat-hunt-")
-	if err != nil {
-		return Summary{}, err
-	}
-	defer os.RemoveAll(spoolDir)
 	settings := config.Map{}
 	for k, v := range opts.Settings {
 		settings[k] = v
 	}
-	settings["Spool_Dir"] = spoolDir
+	// Without Spool_Dir the spool lives in a temporary folder, removed at
+	// the end unless alerts are left in it.
+	spoolDir := settings.Get("Spool_Dir")
+	removeSpool := false
+	if spoolDir == "" {
+		dir, err := os.MkdirTemp("", "runningrat-hunt-")
+		if err != nil {
+			return Summary{}, err
+		}
+		spoolDir, removeSpool = dir, true
+		settings["Spool_Dir"] = spoolDir
+	}
 
 	out, tally, err := newOutput(settings, opts)
 	if err != nil {
+		if removeSpool {
+			os.RemoveAll(spoolDir)
+		}
 		return Summary{}, err
 	}
 
@@ -117,8 +131,20 @@ func Run(ctx context.Context, inputs []string, opts Options) (Summary, error) {
 	summary.Files = files
 	summary.Records = stats.Records
 	summary.Skipped = stats.Skipped
+	summary.Alerts = stats.ExactAlerts + stats.ExtendedAlerts
+	summary.Undelivered = out.Undelivered()
 	summary.Duration = time.Since(started).Round(time.Millisecond).String()
-	return summary, errors.Join(readErr, closeErr)
+
+	var deliveryErr error
+	switch {
+	case summary.Undelivered > 0:
+		deliveryErr = fmt.Errorf("%d alerts were not delivered to the sink and are kept in the spool in %s: "+
+			"once the sink is reachable, run the hunt again with the same -p settings, -p Spool_Dir=%s and /dev/null as the input to send them",
+			summary.Undelivered, spoolDir, spoolDir)
+	case removeSpool:
+		os.RemoveAll(spoolDir)
+	}
+	return summary, errors.Join(readErr, closeErr, deliveryErr)
 }
 
 func newOutput(settings config.Map, opts Options) (*pipeline.Output, *tally, error) {
@@ -341,7 +367,7 @@ const topSources = 10
 func (t *tally) summary() Summary {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	s := Summary{Alerts: t.alerts, AlertsByRule: t.byRule, AlertsByVerdict: t.byVerdict,
+	s := Summary{Delivered: t.alerts, AlertsByRule: t.byRule, AlertsByVerdict: t.byVerdict,
 		FirstAlert: t.first, LastAlert: t.last}
 	for ip, n := range t.bySource {
 		s.TopSources = append(s.TopSources, SourceCount{SourceIP: ip, Alerts: n})

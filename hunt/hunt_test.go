@@ -111,3 +111,23 @@ func TestHuntDrawsProgress(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, strings.HasSuffix(progress.String(), "\n"), "the progress line is ended")
 }
+
+// TestHuntKeepsUndeliveredAlerts sends to a loopback port where nothing
+// listens: the alerts raised must be counted, kept in the spool and
+// reported as an error.
+func TestHuntKeepsUndeliveredAlerts(t *testing.T) {
+	spoolDir := t.TempDir()
+	settings := config.Map{"Sink": "elasticsearch", "ES_URL": "http://127.0.0.1:9", "Shutdown_Timeout": "200ms",
+		"Spool_Dir": spoolDir}
+
+	summary, err := Run(context.Background(), []string{"../testdata/samples/pan-os.log"}, Options{Settings: settings, Out: &bytes.Buffer{}, Workers: 1})
+
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "were not delivered")
+	assert.Contains(t, err.Error(), spoolDir)
+	assert.Equal(t, int64(3), summary.Alerts)
+	assert.Equal(t, int64(0), summary.Delivered)
+	assert.Equal(t, int64(3), summary.Undelivered)
+	entries, _ := os.ReadDir(spoolDir)
+	assert.NotEmpty(t, entries, "the spool is kept")
+}

@@ -62,6 +62,9 @@ type Output struct {
 	// releaseSpool frees the spool name for another instance.
 	releaseSpool func()
 	closer       sync.Once
+	// undelivered is the number of alerts left in the spool when Close
+	// stopped delivery.
+	undelivered atomic.Int64
 
 	records       atomic.Int64
 	exactAlerts   atomic.Int64
@@ -571,6 +574,12 @@ func (o *Output) Stats() Stats {
 	}
 }
 
+// Undelivered returns the number of alerts that Close left in the spool, or
+// 0 before Close.
+func (o *Output) Undelivered() int64 {
+	return o.undelivered.Load()
+}
+
 // Close gives delivery Shutdown_Timeout to empty the spool, then stops it
 // and closes the sink and the spool. Alerts not yet delivered stay in the
 // spool and are sent after the next start.
@@ -591,12 +600,13 @@ func (o *Output) close(ctx context.Context) error {
 		o.spoolRollups(time.Now())
 	}
 	left := o.deliverer.Stop(o.cfg.ShutdownTimeout)
+	o.undelivered.Store(int64(left))
 	s := o.Stats()
 	o.log.Info("stopping", "records", s.Records, "exact_alerts", s.ExactAlerts,
 		"extended_alerts", s.ExtendedAlerts, "delivered", s.Delivery.Delivered,
 		"dead_lettered", s.Delivery.DeadLettered, "failed_delivery_batches", s.Delivery.FailedBatches,
 		"spool_full_retries", s.SpoolFull,
-		"left_in_spool", left, "skipped", s.Skipped)
+		"left_in_spool", left, "skipped", FormatCounts(s.Skipped))
 	if left > 0 {
 		o.log.Warn("alerts left in the spool will be delivered after the next start",
 			"alerts", left, "spool", o.spool.Path())

@@ -2,6 +2,9 @@ package pipeline
 
 import (
 	"log/slog"
+	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -150,4 +153,22 @@ func excerptOf(b []byte) string {
 		return string(b[:maxExcerpt]) + "..."
 	}
 	return string(b)
+}
+
+// FormatCounts writes counts by reason for a log line, sorted by reason:
+// "malformed_entry:2,not_cef:1", or "none".
+func FormatCounts(counts map[string]int64) string {
+	if len(counts) == 0 {
+		return "none"
+	}
+	reasons := make([]string, 0, len(counts))
+	for r := range counts {
+		reasons = append(reasons, r)
+	}
+	sort.Strings(reasons)
+	parts := make([]string, len(reasons))
+	for i, r := range reasons {
+		parts[i] = r + ":" + strconv.FormatInt(counts[r], 10)
+	}
+	return strings.Join(parts, ",")
 }

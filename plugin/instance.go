@@ -139,7 +139,7 @@ func (inst *instance) logStatsEvery(interval time.Duration) {
 // logStats writes the counters in one line.
 func (inst *instance) logStats() {
 	c := inst.counters()
-	inst.log.Info("stats", "records", c.Records, "skipped", c.Skipped,
+	inst.log.Info("stats", "records", c.Records, "skipped", pipeline.FormatCounts(c.Skipped),
 		"exact_alerts", c.ExactAlerts, "extended_alerts", c.ExtendedAlerts,
 		"delivered", c.Delivered, "failed_delivery_batches", c.FailedBatches,
 		"dead_lettered", c.DeadLettered, "spool_alerts", c.SpoolDepth,

@@ -158,7 +158,7 @@ func TestStatsLineListsCounters(t *testing.T) {
 
 	line := logs.String()
 	for _, want := range []string{
-		"] [ info] [output:runningrat:test] stats records=0 skipped=map[] exact_alerts=0 extended_alerts=0",
+		"] [ info] [output:runningrat:test] stats records=0 skipped=none exact_alerts=0 extended_alerts=0",
 		"delivered=0", "failed_delivery_batches=0", "dead_lettered=0", "spool_alerts=0",
 		"spool_full_retries=0", "flush_panics=2",
 	} {

@@ -48,6 +48,17 @@ type settingFlags config.Map
 
 func (s settingFlags) String() string { return "" }
 
+// set replaces key, ignoring case as Fluent Bit does, so that a flag
+// overrides a -p setting that spells the key differently.
+func (s settingFlags) set(key, value string) {
+	for k := range s {
+		if strings.EqualFold(k, key) {
+			delete(s, k)
+		}
+	}
+	s[key] = value
+}
+
 func (s settingFlags) Set(v string) error {
 	key, value, ok := strings.Cut(v, "=")
 	if !ok || key == "" {
@@ -74,8 +85,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	fs := flag.NewFlagSet("hunt", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	mode := fs.String("mode", "extended", "detection mode: exact (Sentinel's verdicts only) or extended")
-	alertFormat := fs.String("format", "native", "alert shape: native, ecs or splunk")
+	mode := fs.String("mode", "", "detection mode: exact (Sentinel's verdicts only) or extended (default: -p Detection_Mode, else extended)")
+	alertFormat := fs.String("format", "", "alert shape: native, ecs or splunk (default: -p Alert_Format, else the sink's own)")
 	workers := fs.Int("workers", 0, "chunks checked at once (0: one per CPU)")
 	summaryFormat := fs.String("summary", "table", "summary on standard error: table, json or none")
 	logLevel := fs.String("log-level", "warn", "level of the plugin's log lines: debug, info, warn or error")
@@ -105,8 +116,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitError
 	}
 
-	settings["Detection_Mode"] = *mode
-	settings["Alert_Format"] = *alertFormat
+	// The flags win over -p, as the later setting; unset, they leave -p alone.
+	if *mode != "" {
+		settings.set("Detection_Mode", *mode)
+	}
+	if *alertFormat != "" {
+		settings.set("Alert_Format", *alertFormat)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 
@@ -151,6 +167,10 @@ func printSummary(w io.Writer, format string, s hunt.Summary) {
 		fmt.Fprintf(w, "skipped: %-17s %d\n", reason, s.Skipped[reason])
 	}
 	fmt.Fprintf(w, "alerts             %d\n", s.Alerts)
+	fmt.Fprintf(w, "  delivered        %d\n", s.Delivered)
+	if s.Undelivered > 0 {
+		fmt.Fprintf(w, "  not delivered    %d\n", s.Undelivered)
+	}
 	for _, rule := range sortedKeys(s.AlertsByRule) {
 		fmt.Fprintf(w, "  rule %-30s %d\n", rule, s.AlertsByRule[rule])
 	}

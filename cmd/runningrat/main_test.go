@@ -64,3 +64,17 @@ func TestHelpExitsZero(t *testing.T) {
 		})
 	}
 }
+
+func TestModeFlagLeavesSettingsAlone(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, exitAlerts, run([]string{"hunt", "-summary", "json", "-p", "detection_mode=exact", "../../testdata/samples"}, &stdout, &stderr))
+	assert.Contains(t, stderr.String(), `"alerts_by_verdict":{"exact":6}`, "-p applies without -mode")
+
+	stdout.Reset()
+	stderr.Reset()
+	require.Equal(t, exitAlerts, run([]string{"hunt", "-summary", "json", "-mode", "extended", "-p", "detection_mode=exact", "../../testdata/samples"}, &stdout, &stderr))
+	assert.Contains(t, stderr.String(), `"exact":6`)
+	assert.Contains(t, stderr.String(), `"extended":4`, "-mode wins over -p")
+
+	assert.Equal(t, exitError, run([]string{"hunt", "-p", "detection_mode=bogus", "../../testdata/samples"}, &stdout, &stderr))
+}
