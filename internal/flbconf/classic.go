@@ -3,7 +3,6 @@ package flbconf
 import (
 	"bufio"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 )
@@ -46,7 +45,7 @@ func (r *classicReader) readFile(path string) error {
 	r.open[abs] = true
 	defer delete(r.open, abs)
 
-	f, err := os.Open(path)
+	f, err := openConfig(path)
 	if err != nil {
 		return err
 	}

@@ -73,6 +73,26 @@ func Outputs(args []string, plugin string) ([]Section, error) {
 	return append(cmdline, fromFile...), nil
 }
 
+// maxConfigSize bounds each configuration file read.
+const maxConfigSize = 16 << 20
+
+// openConfig opens path for reading if it is a regular file of at most
+// maxConfigSize bytes. A pipe such as /dev/stdin, which Fluent Bit has
+// already read to its end, would block the plugin's start for good.
+func openConfig(path string) (*os.File, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	if info.Size() > maxConfigSize {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxConfigSize)
+	}
+	return os.Open(path)
+}
+
 func isYAML(path string) bool {
 	lower := strings.ToLower(path)
 	return strings.HasSuffix(lower, ".yaml") || strings.HasSuffix(lower, ".yml")

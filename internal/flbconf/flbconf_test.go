@@ -138,6 +138,7 @@ func TestOutputsErrors(t *testing.T) {
 		{"missing file", filepath.Join(dir, "missing.conf")},
 		{"include loop", loop},
 		{"invalid YAML", badYAML},
+		{"not a regular file", os.DevNull},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

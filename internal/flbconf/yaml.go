@@ -2,7 +2,7 @@ package flbconf
 
 import (
 	"fmt"
-	"os"
+	"io"
 	"path/filepath"
 	"strings"
 
@@ -21,7 +21,12 @@ func readYAML(path, plugin string, depth int) ([]Section, error) {
 	if depth > maxIncludeDepth {
 		return nil, fmt.Errorf("%s: includes nested more than %d deep", path, maxIncludeDepth)
 	}
-	data, err := os.ReadFile(path)
+	f, err := openConfig(path)
+	if err != nil {
+		return nil, err
+	}
+	data, err := io.ReadAll(f)
+	f.Close()
 	if err != nil {
 		return nil, err
 	}
