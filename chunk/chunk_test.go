@@ -203,9 +203,9 @@ func checkFastValues(t *testing.T, b []byte) {
 }
 
 // TestReaderTailChunk reads an entry whose first 22 bytes are those of a chunk
-// that Fluent Bit v5.1.1's in_tail handed to a Go output (captured for this
-// test; the log line is shorter), and checks that TailEncoder writes the same
-// bytes.
+// that Fluent Bit v5.1.1's in_tail handed to a Go output, captured for this
+// test with a shorter log line. It also checks that TailEncoder writes the
+// same bytes.
 func TestReaderTailChunk(t *testing.T) {
 	line := "<14>May 14 10:24:11 pa-fw01.example.com CEF:0|x"
 	captured := []byte{0x92, 0x92, 0xd7, 0x00, 0x6b, 0x13, 0x48, 0x4e, 0x24, 0x06, 0xb9, 0x55,
