@@ -30,6 +30,7 @@ import (
 
 	"github.com/edgehunt/runningrat/config"
 	"github.com/edgehunt/runningrat/hunt"
+	"github.com/edgehunt/runningrat/internal/flblog"
 	"github.com/edgehunt/runningrat/rules"
 )
 
@@ -130,7 +131,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Settings: config.Map(settings),
 		Workers:  *workers,
 		Out:      stdout,
-		Log:      slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
+		Log:      slog.New(flblog.New(stderr, "hunt", level)),
 	}
 	if *summaryFormat != "none" && isTerminal(stderr) {
 		opts.Progress = stderr
