@@ -11,6 +11,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/edgehunt/runningrat/format"
+	"github.com/edgehunt/runningrat/sink"
 )
 
 // keyRead matches a configuration key read through a config.Getter named g,
@@ -52,5 +55,16 @@ func TestKeysListEveryKeyRead(t *testing.T) {
 	require.NoError(t, err)
 	for _, key := range Keys {
 		assert.Truef(t, strings.Contains(string(readme), "`"+key+"`"), "the README does not document %s", key)
+	}
+}
+
+func TestSinkDefaultFormats(t *testing.T) {
+	want := map[string]format.Format{
+		"stdout": format.Native, "file": format.Native, "forward": format.Native,
+		"splunk": format.Splunk, "elasticsearch": format.ECS,
+	}
+	assert.Len(t, sink.Names(), len(want))
+	for name, f := range want {
+		assert.Equal(t, f, sink.DefaultFormat(name), name)
 	}
 }

@@ -5,8 +5,8 @@ import (
 	"strings"
 
 	"github.com/edgehunt/runningrat/config"
-	"github.com/edgehunt/runningrat/format"
 	"github.com/edgehunt/runningrat/pipeline"
+	"github.com/edgehunt/runningrat/sink"
 )
 
 // masked replaces the value of a secret in log lines.
@@ -26,7 +26,7 @@ var urlKeys = map[string]bool{"Splunk_URL": true, "ES_URL": true}
 // attributes, keys in lower case, with secrets masked. Pipeline settings
 // carry their defaults; sink settings appear only when set.
 func settingsAttrs(cfg pipeline.Config, obs pipeline.ObserveConfig, g config.Getter) []any {
-	alertFormat := cfg.AlertFormat.Or(sinkDefaultFormat(cfg.Sink))
+	alertFormat := cfg.AlertFormat.Or(sink.DefaultFormat(cfg.Sink))
 	messageKey := cfg.MessageKey
 	if messageKey == "" {
 		messageKey = "log, message or msg"
@@ -99,16 +99,4 @@ func maskURL(raw string) string {
 		return raw
 	}
 	return u.Redacted()
-}
-
-// sinkDefaultFormat returns the alert format that the named sink uses when
-// Alert_Format is not set; each sink's factory applies the same default.
-func sinkDefaultFormat(sinkName string) format.Format {
-	switch sinkName {
-	case "splunk":
-		return format.Splunk
-	case "elasticsearch":
-		return format.ECS
-	}
-	return format.Native
 }

@@ -14,7 +14,7 @@ import (
 )
 
 func init() {
-	Register("file", func(opts Options) (Sink, error) {
+	Register("file", format.Native, func(opts Options) (Sink, error) {
 		path := config.String(opts.Config, "Path", "")
 		if path == "" {
 			return nil, errors.New("Sink file needs Path, the file that receives the alerts")

@@ -86,22 +86,41 @@ type Options struct {
 // Factory builds a sink.
 type Factory func(opts Options) (Sink, error)
 
+// kind is a registered sink kind.
+type kind struct {
+	factory       Factory
+	defaultFormat format.Format
+}
+
 var (
-	mu        sync.RWMutex
-	factories = map[string]Factory{}
+	mu    sync.RWMutex
+	kinds = map[string]kind{}
 )
 
 // Register makes a sink kind available under name (case-insensitive).
-func Register(name string, f Factory) {
+// defaultFormat is the alert shape that New passes to f when the caller
+// gives none.
+func Register(name string, defaultFormat format.Format, f Factory) {
 	mu.Lock()
 	defer mu.Unlock()
-	factories[strings.ToLower(name)] = f
+	kinds[strings.ToLower(name)] = kind{factory: f, defaultFormat: defaultFormat}
+}
+
+// DefaultFormat returns the alert shape that the sink kind name uses when
+// Alert_Format is not set, or format.Native for an unknown name.
+func DefaultFormat(name string) format.Format {
+	mu.RLock()
+	defer mu.RUnlock()
+	if k, ok := kinds[strings.ToLower(name)]; ok {
+		return k.defaultFormat
+	}
+	return format.Native
 }
 
 // New builds the sink that name selects.
 func New(name string, opts Options) (Sink, error) {
 	mu.RLock()
-	f, ok := factories[strings.ToLower(name)]
+	k, ok := kinds[strings.ToLower(name)]
 	mu.RUnlock()
 	if !ok {
 		return nil, fmt.Errorf("invalid Sink %q: use one of %s", name, strings.Join(Names(), ", "))
@@ -109,15 +128,16 @@ func New(name string, opts Options) (Sink, error) {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	return f(opts)
+	opts.Format = opts.Format.Or(k.defaultFormat)
+	return k.factory(opts)
 }
 
 // Names returns the registered sink kinds in order.
 func Names() []string {
 	mu.RLock()
 	defer mu.RUnlock()
-	names := make([]string, 0, len(factories))
-	for n := range factories {
+	names := make([]string, 0, len(kinds))
+	for n := range kinds {
 		names = append(names, n)
 	}
 	sort.Strings(names)

@@ -11,7 +11,7 @@ import (
 )
 
 func init() {
-	Register("stdout", func(opts Options) (Sink, error) {
+	Register("stdout", format.Native, func(opts Options) (Sink, error) {
 		return NewWriter(os.Stdout, opts.Format.Or(format.Native)), nil
 	})
 }

@@ -29,7 +29,7 @@ import (
 )
 
 func init() {
-	sink.Register("elasticsearch", func(opts sink.Options) (sink.Sink, error) {
+	sink.Register("elasticsearch", format.ECS, func(opts sink.Options) (sink.Sink, error) {
 		cfg, err := LoadConfig(opts.Config, opts.Log)
 		if err != nil {
 			return nil, err

@@ -25,7 +25,7 @@ import (
 )
 
 func init() {
-	sink.Register("forward", func(opts sink.Options) (sink.Sink, error) {
+	sink.Register("forward", format.Native, func(opts sink.Options) (sink.Sink, error) {
 		return New(opts)
 	})
 }

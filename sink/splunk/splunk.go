@@ -33,7 +33,7 @@ import (
 )
 
 func init() {
-	sink.Register("splunk", func(opts sink.Options) (sink.Sink, error) {
+	sink.Register("splunk", format.Splunk, func(opts sink.Options) (sink.Sink, error) {
 		return New(opts)
 	})
 }
