@@ -16,6 +16,9 @@ import (
 // byte it meets, in either letter case, against the fragments anchored on
 // it. The values it runs on are short (a URL), where one table-driven pass
 // costs less than a bytes.IndexByte call per anchor, letter case and hit.
+// NOTE: on a long value full of anchor bytes it costs more: about 32 ns per
+// byte on a 1 MiB URL of near misses, against 23 with IndexByte (benchref's
+// Pathological benchmark). Both are linear.
 type prefilter struct {
 	anchors []anchor
 	// class maps each byte to 1 + the index of its anchor in anchors, or 0,

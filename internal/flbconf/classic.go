@@ -51,9 +51,12 @@ func (r *classicReader) readFile(path string) error {
 	}
 	defer f.Close()
 
-	// A property belongs to the last section header, even across an
-	// @INCLUDE, as in Fluent Bit. Properties inside an indented [GROUP] are
-	// not the section's own.
+	// As in Fluent Bit (read_config in flb_cf_fluentbit.c, v5.1.1), each
+	// file has its own current section: a property after an @INCLUDE belongs
+	// to the section opened before it in the same file, and properties
+	// before a file's first header belong to none. Properties inside an
+	// indented [GROUP] are not the section's own.
+	current := -1 // index in r.sections
 	inGroup := false
 	scanner := bufio.NewScanner(f)
 	scanner.Buffer(make([]byte, 0, 64*1024), 1<<20)
@@ -74,12 +77,13 @@ func (r *classicReader) readFile(path string) error {
 		case !indented && strings.HasPrefix(text, "["):
 			header, _, _ := strings.Cut(text[1:], "]")
 			r.sections = append(r.sections, classicSection{header: header, source: fmt.Sprintf("%s:%d", path, line)})
+			current = len(r.sections) - 1
 			inGroup = false
 		case indented && strings.HasPrefix(text, "["):
 			inGroup = true
-		case indented && !inGroup && len(r.sections) > 0:
+		case indented && !inGroup && current >= 0:
 			key, value, _ := strings.Cut(strings.Replace(text, "\t", " ", 1), " ")
-			s := &r.sections[len(r.sections)-1]
+			s := &r.sections[current]
 			s.properties = append(s.properties, Property{Key: key, Value: strings.TrimSpace(value), Source: fmt.Sprintf("%s:%d", path, line)})
 		}
 	}

@@ -223,3 +223,16 @@ func FuzzReadFile(f *testing.F) {
 		}
 	})
 }
+
+func TestClassicIncludeKeepsSectionPerFile(t *testing.T) {
+	dir := t.TempDir()
+	main := filepath.Join(dir, "main.conf")
+	require.NoError(t, os.WriteFile(main, []byte("[OUTPUT]\n    Name runningrat\n@INCLUDE more.conf\n    Sink stdout\n"), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "more.conf"), []byte("    Orphan x\n[OUTPUT]\n    Name null\n"), 0o600))
+
+	sections, err := Outputs([]string{"fluent-bit", "-c", main}, "runningrat")
+
+	require.NoError(t, err)
+	require.Len(t, sections, 1)
+	assert.Equal(t, []string{"Sink"}, keys(sections[0]), "the key after @INCLUDE stays in main.conf's section")
+}
