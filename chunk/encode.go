@@ -41,7 +41,7 @@ type Encoder struct {
 	Map32Record bool
 }
 
-// TailEncoder writes entries byte for byte as Fluent Bit v5.1.1's in_tail
+// TailEncoder is the Encoder that writes entries byte for byte as Fluent Bit v5.1.1's in_tail
 // hands them to an output: [[EventTime, map32 {}], map32 record].
 var TailEncoder = Encoder{Map32Metadata: true, Map32Record: true}
 

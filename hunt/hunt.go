@@ -61,9 +61,9 @@ type Summary struct {
 	Files   int              `json:"files"`
 	Records int64            `json:"records"`
 	Skipped map[string]int64 `json:"skipped"`
-	// Alerts is how many alerts were raised; Delivered, AlertsByRule,
+	// Alerts is how many alerts were raised. Delivered, AlertsByRule,
 	// AlertsByVerdict, TopSources and the alert times count those the sink
-	// took, and Undelivered those left in the spool.
+	// took, and Undelivered counts those left in the spool.
 	Alerts          int64            `json:"alerts"`
 	Delivered       int64            `json:"delivered"`
 	Undelivered     int64            `json:"undelivered"`

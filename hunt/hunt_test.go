@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -116,8 +117,13 @@ func TestHuntDrawsProgress(t *testing.T) {
 // listens: the alerts raised must be counted, kept in the spool and
 // reported as an error.
 func TestHuntKeepsUndeliveredAlerts(t *testing.T) {
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	closedAddress := listener.Addr().String()
+	require.NoError(t, listener.Close())
+
 	spoolDir := t.TempDir()
-	settings := config.Map{"Sink": "elasticsearch", "ES_URL": "http://127.0.0.1:9", "Shutdown_Timeout": "200ms",
+	settings := config.Map{"Sink": "elasticsearch", "ES_URL": "http://" + closedAddress, "Shutdown_Timeout": "200ms",
 		"Spool_Dir": spoolDir}
 
 	summary, err := Run(context.Background(), []string{"../testdata/samples/pan-os.log"}, Options{Settings: settings, Out: &bytes.Buffer{}, Workers: 1})

@@ -117,7 +117,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitError
 	}
 
-	// The flags win over -p, as the later setting; unset, they leave -p alone.
+	// A flag that is given overrides -p for the same key. A flag left unset
+	// leaves -p alone.
 	if *mode != "" {
 		settings.set("Detection_Mode", *mode)
 	}
