@@ -34,8 +34,8 @@ type Config struct {
 	SinkName string
 	// Linger is how long a batch smaller than BatchSize waits for more
 	// alerts before it is sent. Each delivery costs a request or a file
-	// sync and a spool transaction with two fsyncs, so a burst of flushes
-	// is better sent as one batch. Zero sends at once. Once shutdown starts,
+	// sync and a spool transaction, so a burst of flushes is better sent
+	// as one batch. Zero sends at once. Once shutdown starts,
 	// batches are sent without waiting.
 	Linger time.Duration
 }

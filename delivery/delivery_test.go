@@ -71,7 +71,7 @@ func (s *scriptedSink) takenIDs() []string {
 
 func newSpool(t *testing.T) *spool.Spool {
 	t.Helper()
-	sp, _, err := spool.Open(filepath.Join(t.TempDir(), "test.spool"), 0, quietLog())
+	sp, _, err := spool.Open(filepath.Join(t.TempDir(), "test.spool"), spool.Options{}, quietLog())
 	require.NoError(t, err)
 	t.Cleanup(func() { sp.Close() })
 	return sp

@@ -156,7 +156,7 @@ func TestEndToEndFaultRun(t *testing.T) {
 	}
 
 	for _, name := range []string{"es", "splunk", "forward"} {
-		sp, _, err := spool.Open(filepath.Join(spoolDir, name+".spool"), 0, nil)
+		sp, _, err := spool.Open(filepath.Join(spoolDir, name+".spool"), spool.Options{}, nil)
 		require.NoError(t, err)
 		assert.Equal(t, 0, sp.Len(), "alerts left in the %s spool", name)
 		sp.Close()

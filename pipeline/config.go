@@ -45,6 +45,11 @@ type Config struct {
 	// SpoolMaxSize bounds the alerts waiting in the spool, in bytes of
 	// their JSON (Spool_Max_Size). A flush that would pass it is retried.
 	SpoolMaxSize int64
+	// SpoolSync syncs each spool transaction to the disk (Spool_Sync full),
+	// so that spooled alerts survive a power loss. Otherwise (normal, the
+	// default, as Fluent Bit's storage.sync) they survive a crash of the
+	// process and are written back by the kernel.
+	SpoolSync bool
 	// ShutdownTimeout is how long delivery may go on when Fluent Bit stops
 	// the plugin (Shutdown_Timeout); what is left is sent after a restart.
 	ShutdownTimeout time.Duration
@@ -112,6 +117,13 @@ func LoadConfig(g config.Getter) (Config, error) {
 	}
 	if c.SpoolMaxSize, err = config.Size(g, "Spool_Max_Size", DefaultSpoolMaxSize); err != nil {
 		return c, err
+	}
+	switch syncMode := strings.ToLower(config.String(g, "Spool_Sync", "normal")); syncMode {
+	case "normal":
+	case "full":
+		c.SpoolSync = true
+	default:
+		return c, fmt.Errorf("invalid Spool_Sync %q: use normal (survives a crash of Fluent Bit) or full (also a power loss: syncs each flush with alerts to the disk)", syncMode)
 	}
 	if c.ShutdownTimeout, err = config.Duration(g, "Shutdown_Timeout", DefaultShutdownTimeout); err != nil {
 		return c, err

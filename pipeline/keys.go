@@ -17,7 +17,7 @@ var SinkKeys = []string{
 // outputKeys are the settings of the pipeline itself, in the README's order.
 var outputKeys = []string{
 	"Sink", "Path", "Detection_Mode", "Message_Key", "Alert_Format", "Plugin_Log_Level",
-	"Spool_Dir", "Spool_Name", "Spool_Max_Size", "Shutdown_Timeout", "Delivery_Batch_Size",
+	"Spool_Dir", "Spool_Name", "Spool_Max_Size", "Spool_Sync", "Shutdown_Timeout", "Delivery_Batch_Size",
 	"Delivery_Retry_Max_Wait", "Delivery_Linger", "Rules", "Rules_Path", "Rules_Watch_Interval", "Suppress_Window",
 	"Suppress_By", "Skip_Log_Interval", "Stats_Interval", "Metrics_Listen", "Unknown_Keys",
 }

@@ -134,7 +134,7 @@ func NewWithRules(cfg Config, ruleSet []*detect.Compiled, s sink.Sink, log *slog
 		return nil, err
 	}
 	spoolPath, deadPath := cfg.spoolPaths()
-	sp, rec, err := spool.Open(spoolPath, cfg.SpoolMaxSize, log)
+	sp, rec, err := spool.Open(spoolPath, spool.Options{MaxBytes: cfg.SpoolMaxSize, NoSync: !cfg.SpoolSync}, log)
 	if err != nil {
 		release()
 		return nil, err
@@ -308,9 +308,9 @@ func (o *Output) Flush(data []byte, tag string) Status {
 	return o.spoolAlerts(w, tag)
 }
 
-// spoolAlerts appends the flush's alerts to the spool in one synced
-// transaction. Only then may the flush return OK, because Fluent Bit drops
-// the chunk after that.
+// spoolAlerts appends the flush's alerts to the spool in one transaction
+// (synced to the disk with Spool_Sync full). Only then may the flush
+// return OK, because Fluent Bit drops the chunk after that.
 func (o *Output) spoolAlerts(w *worker, tag string) Status {
 	if o.roller != nil {
 		send, err := o.roller.Filter(w.alerts, time.Now())

@@ -368,6 +368,8 @@ func TestLoadConfig(t *testing.T) {
 		{"bad spool name", config.Map{"Spool_Name": "../x"}, `invalid Spool_Name "../x"`},
 		{"bad spool size", config.Map{"Spool_Max_Size": "0"}, `invalid Spool_Max_Size 0`},
 		{"bad batch size", config.Map{"Delivery_Batch_Size": "0"}, `invalid Delivery_Batch_Size 0`},
+		{"spool sync full", config.Map{"Spool_Sync": "Full"}, ""},
+		{"bad spool sync", config.Map{"Spool_Sync": "always"}, `invalid Spool_Sync "always"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -86,7 +86,7 @@ func TestSettingsLineMasksSecrets(t *testing.T) {
 		"es_url=https://es1.example.com:9200,https://elastic:xxxxx@es2.example.com:9200",
 		"es_username=elastic", "forward_username=relay",
 		"sink=splunk", "stats_interval=1m0s", "metrics_listen=127.0.0.1:2021",
-		"detection_mode=extended", "spool_max_size=268435456",
+		"detection_mode=extended", "spool_max_size=268435456", "spool_sync=normal",
 	} {
 		assert.Contains(t, line, want)
 	}

@@ -39,6 +39,10 @@ func settingsAttrs(cfg pipeline.Config, obs pipeline.ObserveConfig, g config.Get
 	if cfg.SuppressWindow > 0 {
 		suppressWindow = cfg.SuppressWindow.String()
 	}
+	spoolSync := "normal"
+	if cfg.SpoolSync {
+		spoolSync = "full"
+	}
 	metricsListen := "off"
 	if obs.MetricsListen != "" {
 		metricsListen = obs.MetricsListen
@@ -50,7 +54,7 @@ func settingsAttrs(cfg pipeline.Config, obs pipeline.ObserveConfig, g config.Get
 		// The spool ready line names the file in use, which has a ".2" suffix
 		// when another instance already uses the default name.
 		"spool_dir", cfg.SpoolDir, "spool_name", cfg.SpoolName,
-		"spool_max_size", cfg.SpoolMaxSize, "shutdown_timeout", cfg.ShutdownTimeout.String(),
+		"spool_max_size", cfg.SpoolMaxSize, "spool_sync", spoolSync, "shutdown_timeout", cfg.ShutdownTimeout.String(),
 		"delivery_batch_size", cfg.DeliveryBatchSize, "delivery_retry_max_wait", cfg.RetryMaxWait.String(),
 		"delivery_linger", cfg.DeliveryLinger.String(),
 		"skip_log_interval", cfg.SkipLogInterval.String(), "plugin_log_level", cfg.LogLevel.String(),

@@ -25,7 +25,7 @@ import (
 const maxIDsPerRollup = 100
 
 // Store keeps the roller's state across restarts: the spool, whose writes
-// are synced.
+// are committed before they return.
 type Store interface {
 	LoadState(name string) ([]byte, error)
 	SaveState(name string, value []byte) error

@@ -1,11 +1,13 @@
 // Package spool is the durable queue between detection and delivery: each
-// flush appends its alerts in one fsync'd transaction, and delivery reads
-// them back in order and deletes what the sink has taken. It is the only
-// state of the plugin that outlives a flush and a restart.
+// flush appends its alerts in one transaction, and delivery reads them back
+// in order and deletes what the sink has taken. It is the only state of the
+// plugin that outlives a flush and a restart.
 //
 // The queue lives in a bbolt file: a single-file embedded B+tree store with
-// fully serialised, fsync'd write transactions and checksummed meta pages,
-// so a crash in the middle of a write leaves the last committed state.
+// fully serialised write transactions and checksummed meta pages, so a
+// crash of the process in the middle of a write leaves the last committed
+// state. Whether each transaction is also synced to the disk, which makes
+// it survive a power loss or a crash of the host, is an Option.
 package spool
 
 import (
@@ -46,13 +48,27 @@ type Item struct {
 // Spool is a durable FIFO queue of encoded alerts. It is safe for
 // concurrent use.
 type Spool struct {
-	db       *bolt.DB
-	path     string
-	maxBytes int64
+	db   *bolt.DB
+	path string
+	opts Options
 
 	mu    sync.Mutex // serialises writes with the accounting below
 	bytes int64      // total size of queued values
 	count int
+}
+
+// Options tune a spool. The zero value syncs every transaction and sets
+// no size limit.
+type Options struct {
+	// MaxBytes bounds the total size of queued values; zero means no bound.
+	MaxBytes int64
+	// NoSync leaves each committed transaction in the operating system's
+	// page cache instead of waiting for the disk, as Fluent Bit's own
+	// filesystem buffer does with storage.sync normal. A committed write
+	// survives a crash or kill of the process; a power loss or a crash of
+	// the host before the kernel writes it back can lose it or damage the
+	// file, which the next Open detects and salvages. Close syncs once.
+	NoSync bool
 }
 
 // Recovery describes what Open found in a damaged spool file.
@@ -70,7 +86,7 @@ type Recovery struct {
 // A file that bbolt cannot open or whose consistency check fails is moved
 // aside, and whatever can be read from it is copied into a new spool. The
 // returned Recovery describes what happened, for the caller to log.
-func Open(path string, maxBytes int64, log *slog.Logger) (*Spool, Recovery, error) {
+func Open(path string, opts Options, log *slog.Logger) (*Spool, Recovery, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -90,7 +106,9 @@ func Open(path string, maxBytes int64, log *slog.Logger) (*Spool, Recovery, erro
 		}
 	}
 
-	s := &Spool{db: db, path: path, maxBytes: maxBytes}
+	// Set only now: the salvage and the checks above are rare and synced.
+	db.NoSync = opts.NoSync
+	s := &Spool{db: db, path: path, opts: opts}
 	if err := s.load(); err != nil {
 		db.Close()
 		return nil, rec, err
@@ -159,7 +177,8 @@ func (s *Spool) load() error {
 	})
 }
 
-// Append adds values in one transaction, synced to disk before it returns.
+// Append adds values in one transaction, committed to the file (and synced
+// to the disk unless NoSync) before it returns.
 // It returns ErrFull, adding nothing, when they would take a non-empty queue
 // past its maximum size.
 func (s *Spool) Append(values [][]byte) error {
@@ -172,7 +191,7 @@ func (s *Spool) Append(values [][]byte) error {
 	defer s.mu.Unlock()
 	// An empty spool takes any one batch, so that a flush whose alerts alone
 	// exceed the limit is not refused for ever.
-	if s.maxBytes > 0 && s.bytes > 0 && s.bytes+size > s.maxBytes {
+	if s.opts.MaxBytes > 0 && s.bytes > 0 && s.bytes+size > s.opts.MaxBytes {
 		return ErrFull
 	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
@@ -243,7 +262,7 @@ func (s *Spool) Delete(keys []uint64) error {
 	return nil
 }
 
-// SaveState stores value under name, synced to disk before it returns.
+// SaveState stores value under name in one transaction, as Append does.
 func (s *Spool) SaveState(name string, value []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -293,9 +312,20 @@ func (s *Spool) Path() string {
 	return s.path
 }
 
-// Close closes the file. Queued alerts stay in it for the next Open.
+// Close closes the file, after syncing it when the spool was opened with
+// NoSync. Queued alerts stay in it for the next Open.
 func (s *Spool) Close() error {
-	return s.db.Close()
+	var syncErr error
+	if s.opts.NoSync {
+		syncErr = s.db.Sync()
+	}
+	if err := s.db.Close(); err != nil {
+		return err
+	}
+	if syncErr != nil {
+		return fmt.Errorf("sync spool %s: %w", s.path, syncErr)
+	}
+	return nil
 }
 
 func keyOf(seq uint64) []byte {

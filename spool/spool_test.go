@@ -17,7 +17,7 @@ func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func open(t *testing.T, path string, max int64) (*Spool, Recovery) {
 	t.Helper()
-	s, rec, err := Open(path, max, quiet())
+	s, rec, err := Open(path, Options{MaxBytes: max}, quiet())
 	require.NoError(t, err)
 	return s, rec
 }
@@ -105,12 +105,37 @@ func TestSpoolSurvivesReopen(t *testing.T) {
 	assert.Equal(t, `{"alert_id":"y-000"}`, string(items[3].Value), "new alerts go after the old ones")
 }
 
+// A NoSync spool leaves the disk to the kernel, but a committed Append must
+// already be in the file, so that a killed process loses nothing. A copy
+// taken while the spool is open reads what a restarted process would read.
+func TestNoSyncAppendIsInTheFileBeforeClose(t *testing.T) {
+	dir := t.TempDir()
+	s, _, err := Open(filepath.Join(dir, "spool.db"), Options{NoSync: true}, quiet())
+	require.NoError(t, err)
+	defer s.Close()
+	require.NoError(t, s.Append(values("kill", 3)))
+
+	data, err := os.ReadFile(filepath.Join(dir, "spool.db"))
+	require.NoError(t, err)
+	copied := filepath.Join(dir, "copy.db")
+	require.NoError(t, os.WriteFile(copied, data, 0o600))
+	reopened, rec, err := Open(copied, Options{}, quiet())
+	require.NoError(t, err)
+	defer reopened.Close()
+
+	assert.False(t, rec.Damaged)
+	items, err := reopened.Peek(10)
+	require.NoError(t, err)
+	require.Len(t, items, 3)
+	assert.Equal(t, `{"alert_id":"kill-002"}`, string(items[2].Value))
+}
+
 func TestSpoolLockedByAnotherInstance(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "spool.db")
 	s, _ := open(t, path, 0)
 	defer s.Close()
 
-	_, _, err := Open(path, 0, quiet())
+	_, _, err := Open(path, Options{}, quiet())
 	assert.ErrorContains(t, err, "is locked by another process or output instance")
 }
 
