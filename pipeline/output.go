@@ -253,7 +253,7 @@ func (o *Output) spoolRollups(now time.Time) {
 		}
 		// A full spool takes the roll-ups later: the windows stay until then.
 		if err := o.spool.Append(values); err != nil {
-			o.fullLog.warn(spoolFullKind, "rollup", "spooling roll-up alerts failed, will retry: "+err.Error())
+			o.fullLog.warn(now, spoolFullKind, "rollup", "spooling roll-up alerts failed, will retry: "+err.Error())
 			return
 		}
 		o.deliverer.Notify()
@@ -274,6 +274,8 @@ type worker struct {
 	scratch []byte
 	// identIsCEF is set when the record's syslog ident is "CEF".
 	identIsCEF bool
+	// now is when the flush started: the time of its skip log lines.
+	now time.Time
 }
 
 // Flush checks every record of one chunk and delivers the alerts it raised.
@@ -284,6 +286,12 @@ func (o *Output) Flush(data []byte, tag string) Status {
 	w := o.workers.Get().(*worker)
 	defer o.workers.Put(w)
 	w.alerts = w.alerts[:0]
+	w.now = time.Now()
+
+	// Counted once per flush: an atomic add per record would bounce a cache
+	// line between workers.
+	records := 0
+	defer func() { o.records.Add(int64(records)) }()
 
 	w.reader.Reset(data)
 	for {
@@ -291,15 +299,15 @@ func (o *Output) Flush(data []byte, tag string) Status {
 		if !ok {
 			break
 		}
-		o.records.Add(1)
+		records++
 		if err != nil {
-			o.skips.record(skipBadEntry, tag, w.entry.Index, err.Error(), nil)
+			o.skips.record(w.now, skipBadEntry, tag, w.entry.Index, err.Error(), nil)
 			continue
 		}
 		o.checkEntry(w, tag)
 	}
 	if err := w.reader.Err(); err != nil {
-		o.skips.record(skipChunkTruncate, tag, -1, err.Error(), nil)
+		o.skips.record(w.now, skipChunkTruncate, tag, -1, err.Error(), nil)
 	}
 
 	if len(w.alerts) == 0 {
@@ -337,7 +345,7 @@ func (o *Output) spoolAlerts(w *worker, tag string) Status {
 	switch err := o.spool.Append(values); {
 	case errors.Is(err, spool.ErrFull):
 		o.spoolFull.Add(1)
-		o.fullLog.warn(spoolFullKind, tag, fmt.Sprintf(
+		o.fullLog.warn(w.now, spoolFullKind, tag, fmt.Sprintf(
 			"the spool holds %d bytes of undelivered alerts, Spool_Max_Size is %d: asking Fluent Bit to retry the chunk until the sink catches up",
 			o.spool.Bytes(), o.cfg.SpoolMaxSize))
 		return Retry
@@ -362,7 +370,7 @@ func (o *Output) spoolAlerts(w *worker, tag string) Status {
 func (o *Output) checkEntry(w *worker, tag string) {
 	defer func() {
 		if p := recover(); p != nil {
-			o.skips.record(skipPanic, tag, w.entry.Index, fmt.Sprint("recovered from panic: ", p), nil)
+			o.skips.record(w.now, skipPanic, tag, w.entry.Index, fmt.Sprint("recovered from panic: ", p), nil)
 		}
 	}()
 
@@ -373,7 +381,7 @@ func (o *Output) checkEntry(w *worker, tag string) {
 	case splitFields:
 		o.checkFields(w, tag)
 	default:
-		o.skips.record(skipNoMessage, tag, w.entry.Index, o.noMessageDetail(), nil)
+		o.skips.record(w.now, skipNoMessage, tag, w.entry.Index, o.noMessageDetail(), nil)
 	}
 }
 
@@ -466,14 +474,14 @@ func (o *Output) checkMessage(w *worker, tag string, message []byte, identIsCEF 
 			err = cef.CheckHeader(line)
 		}
 		if err != nil {
-			o.skips.record(skipReasonFor(err), tag, w.entry.Index, err.Error(), line)
+			o.skips.record(w.now, skipReasonFor(err), tag, w.entry.Index, err.Error(), line)
 			continue
 		}
 		if !o.mayMatch(line) {
 			continue
 		}
 		if err := w.rec.ParseLine(line); err != nil {
-			o.skips.record(skipReasonFor(err), tag, w.entry.Index, err.Error(), line)
+			o.skips.record(w.now, skipReasonFor(err), tag, w.entry.Index, err.Error(), line)
 			continue
 		}
 		o.evaluate(w, tag, line)
@@ -505,7 +513,7 @@ func (o *Output) checkFields(w *worker, tag string) {
 		w.rec.AddField(key, w.scratch[start:len(w.scratch):len(w.scratch)])
 	}
 	if err := fields.Err(); err != nil {
-		o.skips.record(skipBadEntry, tag, w.entry.Index, err.Error(), nil)
+		o.skips.record(w.now, skipBadEntry, tag, w.entry.Index, err.Error(), nil)
 		return
 	}
 	o.evaluate(w, tag, nil)

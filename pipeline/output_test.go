@@ -340,13 +340,12 @@ func TestSkipLogRateLimits(t *testing.T) {
 	logs := &bytes.Buffer{}
 	sl := newSkipLog(slog.New(slog.NewTextHandler(logs, nil)), time.Minute)
 	now := time.Unix(0, 0)
-	sl.now = func() time.Time { return now }
 
 	for range 5 {
-		sl.record(skipNotCEF, "t", 1, "no header", []byte("x"))
+		sl.record(now, skipNotCEF, "t", 1, "no header", []byte("x"))
 	}
 	now = now.Add(2 * time.Minute)
-	sl.record(skipNotCEF, "t", 2, "no header", nil)
+	sl.record(now, skipNotCEF, "t", 2, "no header", nil)
 
 	assert.Equal(t, 2, strings.Count(logs.String(), "record skipped"))
 	assert.Contains(t, logs.String(), "suppressed_since_last_line=4")

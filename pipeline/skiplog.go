@@ -25,24 +25,28 @@ var skipReasons = []string{skipNotCEF, skipShortHeader, skipVersion, skipNoMessa
 
 // skipLog counts skipped records per reason and logs them at most once per
 // interval and reason, so that a feed of bad lines cannot flood the agent's
-// log. The first skip of each reason is logged at once.
+// log. The first skip of each reason is logged at once. Callers pass the
+// time, so that a flush reads the clock once and not once per bad record.
 type skipLog struct {
 	log      *slog.Logger
 	interval time.Duration
-	now      func() time.Time
 
-	counts map[string]*atomic.Int64
-	// quietUntil holds, per known kind, the Unix time in nanoseconds before
-	// which lines of that kind are held back. It lets a flood of bad
-	// records skip the mutex; the map itself is never written after
-	// newSkipLog.
-	quietUntil map[string]*atomic.Int64
-	// held counts, per known kind, the lines held back since the last one.
-	held map[string]*atomic.Int64
+	// kinds holds the state of each known kind. The map is never written
+	// after newSkipLog, so a flood of bad records reads it without a lock.
+	kinds map[string]*skipKind
 
 	mu         sync.Mutex
 	last       map[string]time.Time
-	suppressed map[string]int64
+	suppressed map[string]int64 // lines held back, for kinds not in kinds
+}
+
+// skipKind is the lock-free state of one kind of line.
+type skipKind struct {
+	count atomic.Int64 // records skipped, for skip reasons
+	// quietUntil is the Unix time in nanoseconds before which lines are
+	// held back without taking the mutex.
+	quietUntil atomic.Int64
+	held       atomic.Int64 // lines held back since the last one
 }
 
 // spoolFullKind is the kind of the spool-full warning.
@@ -52,29 +56,22 @@ func newSkipLog(log *slog.Logger, interval time.Duration) *skipLog {
 	s := &skipLog{
 		log:        log,
 		interval:   interval,
-		now:        time.Now,
-		counts:     map[string]*atomic.Int64{},
+		kinds:      map[string]*skipKind{},
 		last:       map[string]time.Time{},
 		suppressed: map[string]int64{},
-		quietUntil: map[string]*atomic.Int64{},
-		held:       map[string]*atomic.Int64{},
-	}
-	for _, r := range skipReasons {
-		s.counts[r] = new(atomic.Int64)
 	}
 	for _, kind := range append(skipReasons, spoolFullKind) {
-		s.quietUntil[kind] = new(atomic.Int64)
-		s.held[kind] = new(atomic.Int64)
+		s.kinds[kind] = new(skipKind)
 	}
 	return s
 }
 
 // record counts one skipped record and logs it unless the reason was logged
-// less than an interval ago. index is the entry's position in its chunk, or
-// -1 when the skip concerns the chunk itself.
-func (s *skipLog) record(reason, tag string, index int, detail string, excerpt []byte) {
-	s.counts[reason].Add(1)
-	ok, suppressed := s.allow(reason)
+// less than an interval before now. index is the entry's position in its
+// chunk, or -1 when the skip concerns the chunk itself.
+func (s *skipLog) record(now time.Time, reason, tag string, index int, detail string, excerpt []byte) {
+	s.kinds[reason].count.Add(1)
+	ok, suppressed := s.allow(reason, now)
 	if !ok {
 		return
 	}
@@ -91,8 +88,8 @@ func (s *skipLog) record(reason, tag string, index int, detail string, excerpt [
 
 // warn logs message at most once per interval for each kind, with the
 // number of occurrences in between.
-func (s *skipLog) warn(kind, tag, message string) {
-	ok, suppressed := s.allow(kind)
+func (s *skipLog) warn(now time.Time, kind, tag, message string) {
+	ok, suppressed := s.allow(kind, now)
 	if !ok {
 		return
 	}
@@ -103,21 +100,20 @@ func (s *skipLog) warn(kind, tag, message string) {
 	s.log.Warn(message, attrs...)
 }
 
-// allow reports whether a line of the given kind may be logged now, and how
-// many were held back since the last one.
-func (s *skipLog) allow(kind string) (bool, int64) {
-	now := s.now()
-	quiet, held := s.quietUntil[kind], s.held[kind]
-	if quiet != nil && now.UnixNano() < quiet.Load() {
-		held.Add(1)
+// allow reports whether a line of the given kind may be logged at now, and
+// how many were held back since the last one.
+func (s *skipLog) allow(kind string, now time.Time) (bool, int64) {
+	k := s.kinds[kind]
+	if k != nil && now.UnixNano() < k.quietUntil.Load() {
+		k.held.Add(1)
 		return false, 0
 	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if last, ok := s.last[kind]; ok && now.Sub(last) < s.interval {
-		if held != nil {
-			held.Add(1)
+		if k != nil {
+			k.held.Add(1)
 		} else {
 			s.suppressed[kind]++
 		}
@@ -126,9 +122,9 @@ func (s *skipLog) allow(kind string) (bool, int64) {
 	s.last[kind] = now
 	suppressed := s.suppressed[kind]
 	s.suppressed[kind] = 0
-	if quiet != nil {
-		quiet.Store(now.Add(s.interval).UnixNano())
-		suppressed += held.Swap(0)
+	if k != nil {
+		k.quietUntil.Store(now.Add(s.interval).UnixNano())
+		suppressed += k.held.Swap(0)
 	}
 	return true, suppressed
 }
@@ -136,8 +132,8 @@ func (s *skipLog) allow(kind string) (bool, int64) {
 // totals returns the count of each reason that occurred.
 func (s *skipLog) totals() map[string]int64 {
 	out := map[string]int64{}
-	for r, c := range s.counts {
-		if n := c.Load(); n > 0 {
+	for _, r := range skipReasons {
+		if n := s.kinds[r].count.Load(); n > 0 {
 			out[r] = n
 		}
 	}
