@@ -171,6 +171,7 @@ func FuzzReader(f *testing.F) {
 				continue
 			}
 			checkFastValues(t, e.Record)
+			checkSingleText(t, e.Record)
 			fields := NewFields(e.Record)
 			for {
 				if _, v, ok := fields.Next(); !ok {
@@ -181,6 +182,22 @@ func FuzzReader(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkSingleText checks that when SingleText reads a record, the general
+// walk finds the same single pair.
+func checkSingleText(t *testing.T, record []byte) {
+	key, text, ok := SingleText(record)
+	if !ok {
+		return
+	}
+	fields := NewFields(record)
+	fieldKey, value, fieldOK := fields.Next()
+	require.True(t, fieldOK)
+	require.Equal(t, key, fieldKey)
+	require.Equal(t, Value{Kind: Text, Bytes: text}, value)
+	_, _, more := fields.Next()
+	require.False(t, more, "one pair only")
 }
 
 // checkFastValues checks, at every offset of b, that the fast decoding of a
@@ -229,4 +246,32 @@ func TestReaderTailChunk(t *testing.T) {
 	require.True(t, ok)
 	assert.Equal(t, "log", string(key))
 	assert.Equal(t, line, string(value.Bytes))
+}
+
+func TestSingleText(t *testing.T) {
+	tests := []struct {
+		name   string
+		record []byte
+		key    string
+		text   string
+		ok     bool
+	}{
+		{"fixmap str", []byte{0x81, 0xa3, 'l', 'o', 'g', 0xa2, 'h', 'i'}, "log", "hi", true},
+		{"map32 str8 as in_tail", []byte{0xdf, 0, 0, 0, 1, 0xa3, 'm', 's', 'g', 0xd9, 2, 'h', 'i'}, "msg", "hi", true},
+		{"bin value", []byte{0x81, 0xa1, 'm', 0xc4, 1, 'x'}, "m", "x", true},
+		{"two pairs", []byte{0x82, 0xa1, 'a', 0xa1, 'x', 0xa1, 'b', 0xa1, 'y'}, "", "", false},
+		{"empty map", []byte{0x80}, "", "", false},
+		{"number value", []byte{0x81, 0xa3, 'l', 'o', 'g', 0x07}, "", "", false},
+		{"number key", []byte{0x81, 0x01, 0xa1, 'x'}, "", "", false},
+		{"value past the end", []byte{0x81, 0xa3, 'l', 'o', 'g', 0xa5, 'h', 'i'}, "", "", false},
+		{"not a map", []byte{0xa3, 'l', 'o', 'g'}, "", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			key, text, ok := SingleText(tt.record)
+			assert.Equal(t, tt.ok, ok)
+			assert.Equal(t, tt.key, string(key))
+			assert.Equal(t, tt.text, string(text))
+		})
+	}
 }

@@ -125,3 +125,23 @@ func fastEntry(b []byte, e *Entry) (int, bool) {
 	e.Record = b[pos : pos+n]
 	return pos + n, true
 }
+
+// SingleText returns the key and text of record when it is a map of one pair
+// whose key and value are str or bin, the shape of every in_tail and most
+// in_syslog records. It reports false for any other record, which the
+// caller then reads with NewFields.
+func SingleText(record []byte) (key, text []byte, ok bool) {
+	header, pairs, ok := mapHeader(record)
+	if !ok || pairs != 1 {
+		return nil, nil, false
+	}
+	key, rest, ok := fastText(record[header:])
+	if !ok {
+		return nil, nil, false
+	}
+	text, _, ok = fastText(rest)
+	if !ok {
+		return nil, nil, false
+	}
+	return key, text, true
+}

@@ -409,10 +409,21 @@ func isSplitFieldKey(key []byte) bool {
 // as a key. Otherwise the first message key present holds a raw line.
 func (o *Output) classify(w *worker) ([]byte, recordKind) {
 	keys := o.cfg.messageKeys()
+	w.identIsCEF = false
+
+	// One text field under a message key, as in_tail writes: a raw line,
+	// whatever the key, without the general walk below.
+	if key, text, ok := chunk.SingleText(w.entry.Record); ok {
+		for _, k := range keys {
+			if string(key) == k {
+				return text, rawLine
+			}
+		}
+	}
+
 	bestRank := len(keys)
 	var message []byte
 	split := false
-	w.identIsCEF = false
 
 	fields := chunk.NewFields(w.entry.Record)
 	for {
