@@ -127,8 +127,8 @@ func fastEntry(b []byte, e *Entry) (int, bool) {
 }
 
 // SingleText returns the key and text of record when it is a map of one pair
-// whose key and value are str or bin, the shape of every in_tail and most
-// in_syslog records. It reports false for any other record, which the
+// whose key and value are str or bin: the records of in_tail without a
+// parser, {"log": line}. It reports false for any other record, which the
 // caller then reads with NewFields.
 func SingleText(record []byte) (key, text []byte, ok bool) {
 	header, pairs, ok := mapHeader(record)

@@ -22,7 +22,7 @@ var processArgs = flbconf.ProcessArgs
 // default, an unknown key is an error, as it is for Fluent Bit's built-in
 // plugins; with warn it is a warning.
 //
-// The check is skipped, with a debug line, when the section cannot be found
+// The check is skipped, with an info line, when the section cannot be found
 // for certain: outside Linux, in a host other than fluent-bit, when the file
 // cannot be read, or when the section's values differ from the instance's.
 func checkKeyNames(index int, g config.Getter, log *slog.Logger) error {
@@ -37,7 +37,7 @@ func checkKeyNames(index int, g config.Getter, log *slog.Logger) error {
 	}
 	section, ok := ownSection(sections, index, g)
 	if !ok {
-		log.Debug("key names not checked: this instance's section was not found", "instance", index, "sections", len(sections))
+		log.Info("key names not checked: this instance's section was not found in Fluent Bit's command line or configuration file", "instance", index, "sections", len(sections))
 		return nil
 	}
 

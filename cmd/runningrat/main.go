@@ -30,7 +30,9 @@ import (
 
 	"github.com/edgehunt/runningrat/config"
 	"github.com/edgehunt/runningrat/hunt"
+	"github.com/edgehunt/runningrat/internal/flbconf"
 	"github.com/edgehunt/runningrat/internal/flblog"
+	"github.com/edgehunt/runningrat/pipeline"
 	"github.com/edgehunt/runningrat/rules"
 )
 
@@ -117,6 +119,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitError
 	}
 
+	if err := checkSettingKeys(settings); err != nil {
+		fmt.Fprintf(stderr, "runningrat hunt: %v\n", err)
+		return exitError
+	}
+
 	// A flag that is given overrides -p for the same key. A flag left unset
 	// leaves -p alone.
 	if *mode != "" {
@@ -138,7 +145,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		opts.Progress = stderr
 	}
 	summary, err := hunt.Run(ctx, fs.Args(), opts)
-	printSummary(stderr, *summaryFormat, summary)
+	// A run that failed before it started, on a bad setting, has no summary.
+	if summary.Duration != "" {
+		printSummary(stderr, *summaryFormat, summary)
+	}
 
 	switch {
 	case err != nil && errors.Is(err, context.Canceled):
@@ -151,6 +161,33 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitAlerts
 	}
 	return exitNoAlerts
+}
+
+// checkSettingKeys rejects a -p key that the plugin does not read, with the
+// nearest known key, as the plugin does for its section in Fluent Bit.
+func checkSettingKeys(settings settingFlags) error {
+	keys := make([]string, 0, len(settings))
+	for k := range settings {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+
+	section := flbconf.Section{Source: "command line"}
+	for _, k := range keys {
+		section.Properties = append(section.Properties, flbconf.Property{Key: k, Value: settings[k], Source: "command line"})
+	}
+	unknown := section.UnknownKeys(pipeline.Keys)
+	if len(unknown) == 0 {
+		return nil
+	}
+	names := make([]string, len(unknown))
+	for i, u := range unknown {
+		names[i] = u.Key
+		if u.Suggestion != "" {
+			names[i] += " (did you mean " + u.Suggestion + "?)"
+		}
+	}
+	return fmt.Errorf("unknown setting -p %s: the README's configuration tables list the plugin's keys", strings.Join(names, ", -p "))
 }
 
 func printSummary(w io.Writer, format string, s hunt.Summary) {

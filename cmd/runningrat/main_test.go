@@ -78,3 +78,21 @@ func TestModeFlagLeavesSettingsAlone(t *testing.T) {
 
 	assert.Equal(t, exitError, run([]string{"hunt", "-p", "detection_mode=bogus", "../../testdata/samples"}, &stdout, &stderr))
 }
+
+func TestHuntRejectsUnknownSetting(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"hunt", "-p", "Detecton_Mode=exact", "-p", "Sink=stdout", "../../testdata/samples"}, &stdout, &stderr)
+
+	assert.Equal(t, exitError, code)
+	assert.Contains(t, stderr.String(), "unknown setting -p Detecton_Mode (did you mean Detection_Mode?)")
+	assert.Empty(t, stdout.String(), "no alert from a run that never started")
+}
+
+func TestHuntBadSettingPrintsNoSummary(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"hunt", "-p", "Spool_Sync=always", "../../testdata/samples"}, &stdout, &stderr)
+
+	assert.Equal(t, exitError, code)
+	assert.Contains(t, stderr.String(), `invalid Spool_Sync "always"`)
+	assert.NotContains(t, stderr.String(), "files read")
+}
