@@ -172,6 +172,7 @@ func FuzzReader(f *testing.F) {
 			}
 			checkFastValues(t, e.Record)
 			checkSingleText(t, e.Record)
+			checkNextText(t, e.Record)
 			fields := NewFields(e.Record)
 			for {
 				if _, v, ok := fields.Next(); !ok {
@@ -182,6 +183,25 @@ func FuzzReader(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkNextText checks that NextText walks a record as Next does.
+func checkNextText(t *testing.T, record []byte) {
+	fields, texts := NewFields(record), NewFields(record)
+	for {
+		key, value, ok := fields.Next()
+		textKey, text, isText, textOK := texts.NextText()
+		require.Equal(t, ok, textOK)
+		if !ok {
+			break
+		}
+		require.Equal(t, key, textKey)
+		require.Equal(t, value.Kind == Text, isText)
+		if isText {
+			require.Equal(t, value.Bytes, text)
+		}
+	}
+	require.Equal(t, fields.Err(), texts.Err())
 }
 
 // checkSingleText checks that when SingleText reads a record, the general

@@ -89,6 +89,34 @@ func (f *Fields) Next() (key []byte, value Value, ok bool) {
 	return key, value, true
 }
 
+// NextText is Next for a caller that reads only text, without copying a
+// Value per pair: it returns the next pair's key and, when the value is a
+// str or bin, its text with isText set. Other values are skipped.
+func (f *Fields) NextText() (key, text []byte, isText, ok bool) {
+	if f.err != nil || f.left == 0 {
+		return nil, nil, false, false
+	}
+	f.left--
+
+	key, f.rest, f.err = readText(f.rest)
+	if f.err != nil {
+		return nil, nil, false, false
+	}
+	if text, rest, ok := fastText(f.rest); ok {
+		f.rest = rest
+		return key, text, true, true
+	}
+	var v Value
+	v, f.rest, f.err = readValueSlow(f.rest)
+	if f.err != nil {
+		return nil, nil, false, false
+	}
+	if v.Kind != Text {
+		return key, nil, false, true
+	}
+	return key, v.Bytes, true, true
+}
+
 // Err returns the error that ended the iteration early, if any.
 func (f *Fields) Err() error {
 	return f.err

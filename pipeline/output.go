@@ -427,22 +427,22 @@ func (o *Output) classify(w *worker) ([]byte, recordKind) {
 
 	fields := chunk.NewFields(w.entry.Record)
 	for {
-		key, value, ok := fields.Next()
+		key, text, isText, ok := fields.NextText()
 		if !ok {
 			break
 		}
 		if isSplitFieldKey(key) {
 			split = true
 		}
-		if value.Kind != chunk.Text {
+		if !isText {
 			continue
 		}
-		if string(key) == "ident" && string(value.Bytes) == "CEF" {
+		if string(key) == "ident" && string(text) == "CEF" {
 			w.identIsCEF = true
 		}
 		for rank := 0; rank < bestRank; rank++ {
 			if string(key) == keys[rank] {
-				bestRank, message = rank, value.Bytes
+				bestRank, message = rank, text
 				break
 			}
 		}
