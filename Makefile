@@ -110,7 +110,9 @@ bench:
 	$(GO) test -run XXX -bench . -benchmem -count 6 ./cef ./detect ./pipeline ./spool | tee $(BUILD)/bench.txt
 	$(GO) test -run XXX -bench 'Plugin|Stock|Floor|Pathological' -benchtime 30x -count 6 ./internal/benchref | tee -a $(BUILD)/bench.txt
 	$(GO) test -run XXX -bench 'TenMillion' -benchtime 1x ./internal/benchref | tee -a $(BUILD)/bench.txt
+	$(GO) test -run XXX -bench 'FlushParallel' -cpu 1,2 -count 6 ./pipeline | tee $(BUILD)/bench-parallel.txt
 	$(GO) run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da $(BUILD)/bench.txt
+	$(GO) run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da $(BUILD)/bench-parallel.txt
 
 clean:
 	rm -rf $(BUILD)
