@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -359,6 +360,60 @@ func TestEndToEndSinkOutageAndRestart(t *testing.T) {
 	text, err := os.ReadFile(alerts)
 	require.NoError(t, err)
 	assert.Len(t, parseAlerts(t, string(text)), 1)
+}
+
+// TestEndToEndKilledAfterFlush kills flbhost with SIGKILL once a flush with
+// alerts has returned and their delivery has failed, with the default
+// Spool_Sync normal: the next start must deliver every one of them. The
+// alerts are then only in the spool file and the kernel's page cache.
+func TestEndToEndKilledAfterFlush(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full on this system")
+	}
+	const hits = 25
+	var data []byte
+	for i := range hits {
+		line := fmt.Sprintf("CEF:0|V|P|1|2|n|3|src=192.0.2.%d request=/ui/chk?mactok=%d requestMethod=GET", i, i)
+		data = chunk.Encoder{}.Append(data, time.Now(), []string{"log"}, []string{line})
+	}
+	input := writeChunkFile(t, "fw.kill", data)
+	spoolDir := t.TempDir()
+	common := []string{"-p", "Spool_Dir=" + spoolDir, "-p", "Spool_Name=killed", "-p", "Sink=file"}
+
+	// A long Shutdown_Timeout keeps the host retrying the full device until
+	// it is killed.
+	cmd := exec.Command(hostBin, append(append(common, "-p", "Path=/dev/full", "-p", "Shutdown_Timeout=1m"), pluginSO, input)...)
+	stderr, err := cmd.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	failed := make(chan struct{})
+	go func() {
+		scanner := bufio.NewScanner(stderr)
+		for scanner.Scan() {
+			if strings.Contains(scanner.Text(), "alert delivery failed, will retry") {
+				close(failed)
+				break
+			}
+		}
+		io.Copy(io.Discard, stderr)
+	}()
+	select {
+	case <-failed:
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("no failed delivery within 30 s")
+	}
+	require.NoError(t, cmd.Process.Kill())
+	_ = cmd.Wait()
+
+	alerts := filepath.Join(t.TempDir(), "alerts.json")
+	empty := writeChunkFile(t, "fw.kill", chunk.Encoder{}.Append(nil, time.Now(), []string{"log"}, []string{"CEF:0|V|P|1|2|n|3|request=/ok"}))
+	run := runHost(t, append(common, "-p", "Path="+alerts), empty)
+	require.Equal(t, 0, run.exitCode, run.stderr)
+	assert.Contains(t, run.stderr, fmt.Sprintf("queued_alerts=%d", hits))
+	text, err := os.ReadFile(alerts)
+	require.NoError(t, err)
+	assert.Len(t, parseAlerts(t, string(text)), hits)
 }
 
 // TestEndToEndLargeChunks sends about 40 MB of mixed vendor lines in 2 MB
