@@ -272,8 +272,9 @@ type worker struct {
 	match   detect.Match
 	alerts  []detect.Alert
 	scratch []byte
-	// identIsCEF is set when the record's syslog ident is "CEF".
-	identIsCEF bool
+	// ident is the ident field that Fluent Bit's syslog parsers write, or
+	// nil: such a record's message may have lost its "CEF:".
+	ident []byte
 	// now is when the flush started: the time of its skip log lines.
 	now time.Time
 }
@@ -377,7 +378,7 @@ func (o *Output) checkEntry(w *worker, tag string) {
 	message, kind := o.classify(w)
 	switch kind {
 	case rawLine:
-		o.checkMessage(w, tag, message, w.identIsCEF)
+		o.checkMessage(w, tag, message, w.ident)
 	case splitFields:
 		o.checkFields(w, tag)
 	default:
@@ -409,7 +410,7 @@ func isSplitFieldKey(key []byte) bool {
 // as a key. Otherwise the first message key present holds a raw line.
 func (o *Output) classify(w *worker) ([]byte, recordKind) {
 	keys := o.cfg.messageKeys()
-	w.identIsCEF = false
+	w.ident = nil
 
 	// One text field under a message key, as in_tail writes: a raw line,
 	// whatever the key, without the general walk below.
@@ -437,8 +438,8 @@ func (o *Output) classify(w *worker) ([]byte, recordKind) {
 		if !isText {
 			continue
 		}
-		if string(key) == "ident" && string(text) == "CEF" {
-			w.identIsCEF = true
+		if string(key) == "ident" {
+			w.ident = text
 		}
 		for rank := 0; rank < bestRank; rank++ {
 			if string(key) == keys[rank] {
@@ -467,10 +468,13 @@ func (o *Output) noMessageDetail() string {
 // for a CEF header, so that non-CEF input is counted. Only lines that a
 // rule's prefilter cannot rule out are parsed in full.
 //
-// Fluent Bit's syslog-rfc3164 parser reads "CEF" as the syslog ident and
-// leaves "0|Vendor|..." as the message. identIsCEF marks such a record, and
-// its lines get their "CEF:" back.
-func (o *Output) checkMessage(w *worker, tag string, message []byte, identIsCEF bool) {
+// Fluent Bit's syslog-rfc3164 parser drops everything up to the first ':'
+// after the ident: "host CEF:0|Vendor|..." gives the ident "CEF" and the
+// message "0|Vendor|...", and an RFC 5424 line "host app 123 - - CEF:0|..."
+// loses "- - CEF:" in the same way. In a record with an ident, a line that
+// starts with a digit and has no header gets its "CEF:" back when that makes
+// a valid header, or always when the ident is "CEF".
+func (o *Output) checkMessage(w *worker, tag string, message, ident []byte) {
 	for len(message) > 0 {
 		var line []byte
 		line, message = cef.CutLine(message)
@@ -479,10 +483,11 @@ func (o *Output) checkMessage(w *worker, tag string, message []byte, identIsCEF 
 		}
 
 		err := cef.CheckHeader(line)
-		if err == cef.ErrNoHeader && identIsCEF {
+		if err == cef.ErrNoHeader && ident != nil && '0' <= line[0] && line[0] <= '9' {
 			w.scratch = append(append(w.scratch[:0], "CEF:"...), line...)
-			line = w.scratch
-			err = cef.CheckHeader(line)
+			if restored := cef.CheckHeader(w.scratch); restored == nil || string(ident) == "CEF" {
+				line, err = w.scratch, restored
+			}
 		}
 		if err != nil {
 			o.skips.record(w.now, skipReasonFor(err), tag, w.entry.Index, err.Error(), line)

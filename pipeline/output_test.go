@@ -446,16 +446,54 @@ func FuzzFlush(f *testing.F) {
 	})
 }
 
-func TestFlushRestoresCEFTakenAsSyslogIdent(t *testing.T) {
-	out, s, _ := newOutput(t, config.Map{})
-	// What in_syslog's syslog-rfc3164 parser makes of a CEF line.
-	data := chunk.Encoder{}.Append(nil, when,
-		[]string{"pri", "time", "host", "ident", "message"},
-		[]string{"134", "May 14 10:21:07", "proxy01", "CEF", "0|ExampleVendor|ExampleProxy|1.0|100|web request|3|requestMethod=GET request=/ui/chk"})
-	require.Equal(t, OK, out.Flush(data, "fw.syslog"))
-	waitDelivered(t, out)
-	require.Len(t, s.sent(), 1)
-	assert.Equal(t, "ExampleVendor", s.sent()[0].Event.Get("DeviceVendor"))
+// TestFlushRestoresCEFDroppedBySyslogParser checks records as Fluent Bit's
+// syslog-rfc3164 parser makes them, which lose the "CEF:" of their line.
+func TestFlushRestoresCEFDroppedBySyslogParser(t *testing.T) {
+	keys := []string{"pri", "time", "host", "ident", "message"}
+	tests := []struct {
+		name, host, ident, message string
+		vendor                     string // DeviceVendor of the alert, "" for none
+		skipped                    string // reason of the skipped record, if any
+	}{
+		{
+			name: "CEF read as the ident", host: "proxy01", ident: "CEF",
+			message: "0|ExampleVendor|ExampleProxy|1.0|100|web request|3|requestMethod=GET request=/ui/chk",
+			vendor:  "ExampleVendor",
+		},
+		{
+			// "<134>1 2025-05-14T10:23:09Z gw01 CheckPoint 7712 - - CEF:0|...":
+			// an RFC 5424 line, whose "- - CEF:" the parser drops.
+			name: "RFC 5424 line through the RFC 3164 parser", host: "CheckPoint", ident: "7712",
+			message: "0|Check Point|URL Filtering|Check Point|Log|http|Unknown|requestMethod=GET request=/ui/chk?mactok=1",
+			vendor:  "Check Point",
+		},
+		{
+			name: "truncated header after CEF as the ident", host: "proxy01", ident: "CEF",
+			message: "0|ExampleVendor|ExampleProxy",
+			skipped: skipShortHeader,
+		},
+		{
+			name: "other program starting with a digit", host: "host01", ident: "cron",
+			message: "2 jobs run|request=/ui/chk",
+			skipped: skipNotCEF,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, s, _ := newOutput(t, config.Map{})
+			data := chunk.Encoder{}.Append(nil, when, keys, []string{"134", "May 14 10:21:07", tt.host, tt.ident, tt.message})
+
+			require.Equal(t, OK, out.Flush(data, "fw.syslog"))
+
+			if tt.skipped != "" {
+				assert.Equal(t, int64(1), out.Stats().Skipped[tt.skipped])
+				return
+			}
+			waitDelivered(t, out)
+			require.Len(t, s.sent(), 1)
+			assert.Equal(t, tt.vendor, s.sent()[0].Event.Get("DeviceVendor"))
+		})
+	}
 }
 
 func TestSuppressWindowRollsUpRepeats(t *testing.T) {
