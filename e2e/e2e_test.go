@@ -371,6 +371,7 @@ func TestEndToEndKilledAfterFlush(t *testing.T) {
 		t.Skip("no /dev/full on this system")
 	}
 	const hits = 25
+
 	var data []byte
 	for i := range hits {
 		line := fmt.Sprintf("CEF:0|V|P|1|2|n|3|src=192.0.2.%d request=/ui/chk?mactok=%d requestMethod=GET", i, i)
@@ -386,6 +387,7 @@ func TestEndToEndKilledAfterFlush(t *testing.T) {
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
+
 	failed := make(chan struct{})
 	go func() {
 		scanner := bufio.NewScanner(stderr)
@@ -409,6 +411,7 @@ func TestEndToEndKilledAfterFlush(t *testing.T) {
 	alerts := filepath.Join(t.TempDir(), "alerts.json")
 	empty := writeChunkFile(t, "fw.kill", chunk.Encoder{}.Append(nil, time.Now(), []string{"log"}, []string{"CEF:0|V|P|1|2|n|3|request=/ok"}))
 	run := runHost(t, append(common, "-p", "Path="+alerts), empty)
+
 	require.Equal(t, 0, run.exitCode, run.stderr)
 	assert.Contains(t, run.stderr, fmt.Sprintf("queued_alerts=%d", hits))
 	text, err := os.ReadFile(alerts)

@@ -123,7 +123,7 @@ func LoadConfig(g config.Getter) (Config, error) {
 	case "full":
 		c.SpoolSync = true
 	default:
-		return c, fmt.Errorf("invalid Spool_Sync %q: use normal (survives a crash of Fluent Bit) or full (also a power loss: syncs each flush with alerts to the disk)", syncMode)
+		return c, fmt.Errorf("invalid Spool_Sync %q: use normal (survives a crash of Fluent Bit) or full (also a power loss: syncs each flush with alerts to the disk)", g.Get("Spool_Sync"))
 	}
 	if c.ShutdownTimeout, err = config.Duration(g, "Shutdown_Timeout", DefaultShutdownTimeout); err != nil {
 		return c, err

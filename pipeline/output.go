@@ -417,6 +417,9 @@ func (o *Output) classify(w *worker) ([]byte, recordKind) {
 	if key, text, ok := chunk.SingleText(w.entry.Record); ok {
 		for _, k := range keys {
 			if string(key) == k {
+				if k == "ident" {
+					w.ident = text // as the walk below does
+				}
 				return text, rawLine
 			}
 		}
@@ -485,7 +488,8 @@ func (o *Output) checkMessage(w *worker, tag string, message, ident []byte) {
 		err := cef.CheckHeader(line)
 		if err == cef.ErrNoHeader && ident != nil && '0' <= line[0] && line[0] <= '9' {
 			w.scratch = append(append(w.scratch[:0], "CEF:"...), line...)
-			if restored := cef.CheckHeader(w.scratch); restored == nil || string(ident) == "CEF" {
+			restored := cef.CheckHeader(w.scratch)
+			if restored == nil || string(ident) == "CEF" && restored != cef.ErrNoHeader {
 				line, err = w.scratch, restored
 			}
 		}

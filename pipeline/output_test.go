@@ -352,6 +352,25 @@ func TestSkipLogRateLimits(t *testing.T) {
 	assert.Equal(t, int64(6), sl.totals()[skipNotCEF])
 }
 
+func TestSpoolSyncSetting(t *testing.T) {
+	tests := []struct {
+		value string
+		sync  bool
+	}{
+		{"", false},
+		{"normal", false},
+		{"full", true},
+		{"Full", true},
+	}
+	for _, tt := range tests {
+		t.Run("Spool_Sync="+tt.value, func(t *testing.T) {
+			cfg, err := LoadConfig(config.Map{"Spool_Sync": tt.value})
+			require.NoError(t, err)
+			assert.Equal(t, tt.sync, cfg.SpoolSync)
+		})
+	}
+}
+
 func TestLoadConfig(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -494,6 +513,30 @@ func TestFlushRestoresCEFDroppedBySyslogParser(t *testing.T) {
 			assert.Equal(t, tt.vendor, s.sent()[0].Event.Get("DeviceVendor"))
 		})
 	}
+}
+
+// A line that starts like a CEF header body but comes without a syslog
+// parser's ident is not CEF: only a parser drops "CEF:".
+// With Message_Key ident, a one-field record takes the fast path in
+// classify, which must treat it as the general walk does.
+func TestFlushMessageKeyIdent(t *testing.T) {
+	out, s, _ := newOutput(t, config.Map{"Message_Key": "ident"})
+	data := lineChunk(chunk.Encoder{}, "ident", "0|V|P|1|2|n|3|requestMethod=GET request=/ui/chk")
+
+	require.Equal(t, OK, out.Flush(data, "fw.syslog"))
+
+	waitDelivered(t, out)
+	assert.Len(t, s.sent(), 1)
+}
+
+func TestFlushLeavesHeaderlessLineWithoutIdent(t *testing.T) {
+	out, s, _ := newOutput(t, config.Map{})
+	data := lineChunk(chunk.Encoder{}, "message", "0|V|P|1|2|n|3|requestMethod=GET request=/ui/chk")
+
+	require.Equal(t, OK, out.Flush(data, "fw.tcp"))
+
+	assert.Equal(t, int64(1), out.Stats().Skipped[skipNotCEF])
+	assert.Empty(t, s.sent())
 }
 
 func TestSuppressWindowRollsUpRepeats(t *testing.T) {

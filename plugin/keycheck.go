@@ -32,13 +32,17 @@ func checkKeyNames(index int, g config.Getter, log *slog.Logger) error {
 	}
 
 	sections, err := flbconf.Outputs(processArgs(), Name)
-	if err != nil {
-		log.Debug("cannot check key names", "error", err)
-	}
 	section, ok := ownSection(sections, index, g)
 	if !ok {
-		log.Info("key names not checked: this instance's section was not found in Fluent Bit's command line or configuration file", "instance", index, "sections", len(sections))
+		attrs := []any{"instance", index, "sections", len(sections)}
+		if err != nil {
+			attrs = append(attrs, "error", err)
+		}
+		log.Info("key names not checked: this instance's section was not found", attrs...)
 		return nil
+	}
+	if err != nil {
+		log.Debug("configuration partly read", "error", err)
 	}
 
 	level := slog.LevelError

@@ -65,9 +65,11 @@ type Options struct {
 	// NoSync leaves each committed transaction in the operating system's
 	// page cache instead of waiting for the disk, as Fluent Bit's own
 	// filesystem buffer does with storage.sync normal. A committed write
-	// survives a crash or kill of the process; a power loss or a crash of
-	// the host before the kernel writes it back can lose it or damage the
-	// file, which the next Open detects and salvages. Close syncs once.
+	// survives a crash or kill of the process. A power loss or a crash of
+	// the host before the kernel writes it back can lose it, bring back
+	// alerts already deleted, or damage the file; bbolt checksums only its
+	// meta pages, so Open detects and salvages some damage but not all of
+	// it. Close syncs once.
 	NoSync bool
 }
 

@@ -105,6 +105,18 @@ func TestSpoolSurvivesReopen(t *testing.T) {
 	assert.Equal(t, `{"alert_id":"y-000"}`, string(items[3].Value), "new alerts go after the old ones")
 }
 
+func TestOpenAppliesNoSync(t *testing.T) {
+	for _, noSync := range []bool{false, true} {
+		t.Run(fmt.Sprintf("NoSync=%v", noSync), func(t *testing.T) {
+			s, _, err := Open(filepath.Join(t.TempDir(), "spool.db"), Options{NoSync: noSync}, quiet())
+			require.NoError(t, err)
+			defer s.Close()
+
+			assert.Equal(t, noSync, s.db.NoSync)
+		})
+	}
+}
+
 // A NoSync spool leaves the disk to the kernel, but a committed Append must
 // already be in the file, so that a killed process loses nothing. A copy
 // taken while the spool is open reads what a restarted process would read.

@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"sort"
 	"strings"
 
@@ -165,29 +166,24 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // checkSettingKeys rejects a -p key that the plugin does not read, with the
 // nearest known key, as the plugin does for its section in Fluent Bit.
+// Fluent Bit's own output keys (Workers, Match, tls.*) are rejected too:
+// nothing in a hunt reads them.
 func checkSettingKeys(settings settingFlags) error {
-	keys := make([]string, 0, len(settings))
-	for k := range settings {
-		keys = append(keys, k)
+	var unknown []string
+	for key := range settings {
+		if slices.ContainsFunc(pipeline.Keys, func(k string) bool { return strings.EqualFold(k, key) }) {
+			continue
+		}
+		if suggestion := flbconf.Closest(key, pipeline.Keys); suggestion != "" {
+			key += " (did you mean " + suggestion + "?)"
+		}
+		unknown = append(unknown, key)
 	}
-	sort.Strings(keys)
-
-	section := flbconf.Section{Source: "command line"}
-	for _, k := range keys {
-		section.Properties = append(section.Properties, flbconf.Property{Key: k, Value: settings[k], Source: "command line"})
-	}
-	unknown := section.UnknownKeys(pipeline.Keys)
 	if len(unknown) == 0 {
 		return nil
 	}
-	names := make([]string, len(unknown))
-	for i, u := range unknown {
-		names[i] = u.Key
-		if u.Suggestion != "" {
-			names[i] += " (did you mean " + u.Suggestion + "?)"
-		}
-	}
-	return fmt.Errorf("unknown setting -p %s: the README's configuration tables list the plugin's keys", strings.Join(names, ", -p "))
+	sort.Strings(unknown)
+	return fmt.Errorf("unknown setting -p %s: the README's configuration tables list the plugin's keys", strings.Join(unknown, ", -p "))
 }
 
 func printSummary(w io.Writer, format string, s hunt.Summary) {

@@ -86,6 +86,11 @@ func TestHuntRejectsUnknownSetting(t *testing.T) {
 	assert.Equal(t, exitError, code)
 	assert.Contains(t, stderr.String(), "unknown setting -p Detecton_Mode (did you mean Detection_Mode?)")
 	assert.Empty(t, stdout.String(), "no alert from a run that never started")
+
+	stderr.Reset()
+	code = run([]string{"hunt", "-p", "Workers=4", "../../testdata/samples"}, &stdout, &stderr)
+	assert.Equal(t, exitError, code, "Fluent Bit's keys do nothing in a hunt")
+	assert.Contains(t, stderr.String(), "unknown setting -p Workers")
 }
 
 func TestHuntBadSettingPrintsNoSummary(t *testing.T) {

@@ -31,7 +31,7 @@ func (s Section) UnknownKeys(known []string) []UnknownKey {
 		if isKnown(p.Key, known) {
 			continue
 		}
-		unknown = append(unknown, UnknownKey{Property: p, Suggestion: closest(p.Key, known)})
+		unknown = append(unknown, UnknownKey{Property: p, Suggestion: closest(p.Key, known, fluentBitKeys)})
 	}
 	return unknown
 }
@@ -52,14 +52,22 @@ func isKnown(key string, known []string) bool {
 	return false
 }
 
-// closest returns the key of known or of Fluent Bit's own keys nearest to
-// key by edit distance, after case and the separators '_', '-' and '.' are
-// ignored, so that "SplunkToken" and "splunk-token" find "Splunk_Token".
-// A key further than a third of its length, and at least 2, finds nothing.
-func closest(key string, known []string) string {
+// Closest returns the key of known nearest to key in spelling, or "" when
+// none is close, by the measure of closest. It serves callers whose keys
+// never reach Fluent Bit, such as the hunt command's, in place of
+// UnknownKeys.
+func Closest(key string, known []string) string {
+	return closest(key, known)
+}
+
+// closest returns the key of the lists nearest to key by edit distance,
+// after case and the separators '_', '-' and '.' are ignored, so that
+// "SplunkToken" and "splunk-token" find "Splunk_Token". A key further than
+// a third of its length, and at least 2, finds nothing.
+func closest(key string, lists ...[]string) string {
 	target := normalize(key)
 	best, bestDistance := "", max(2, len(target)/3)+1
-	for _, list := range [][]string{known, fluentBitKeys} {
+	for _, list := range lists {
 		for _, k := range list {
 			if d := editDistance(target, normalize(k)); d < bestDistance {
 				best, bestDistance = k, d
