@@ -62,7 +62,19 @@ func (r *Reader) Reset(data []byte) {
 // exhausted or can no longer be walked (see Err). A non-nil error with a
 // true result means that entry e.Index was malformed and skipped: the caller
 // logs it and calls Next again.
+//
+// Group markers, the entries that open and close a group of records that
+// share metadata, are skipped as Fluent Bit's own decoder skips them.
 func (r *Reader) Next(e *Entry) (bool, error) {
+	for {
+		ok, err := r.next(e)
+		if !ok || err != nil || !isGroupMarker(e.Time) {
+			return ok, err
+		}
+	}
+}
+
+func (r *Reader) next(e *Entry) (bool, error) {
 	if r.err != nil || len(r.rest) == 0 {
 		return false, nil
 	}
@@ -90,6 +102,22 @@ func (r *Reader) Next(e *Entry) (bool, error) {
 		return true, fmt.Errorf("entry %d: %w", index, err)
 	}
 	return true, nil
+}
+
+// isGroupMarker reports whether t is the timestamp of a group marker: -1
+// (group start) or -2 (group end), written as an integer or, by Fluent Bit
+// v5's encoder, as EventTime seconds 0xffffffff and 0xfffffffe with no
+// nanoseconds. Inputs such as OpenTelemetry write these markers around
+// records that share resource and scope attributes.
+func isGroupMarker(t time.Time) bool {
+	if t.Nanosecond() != 0 {
+		return false
+	}
+	switch t.Unix() {
+	case -1, -2, math.MaxUint32, math.MaxUint32 - 1:
+		return true
+	}
+	return false
 }
 
 // Err returns the error that stopped the walk early, or nil when the whole

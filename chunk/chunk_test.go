@@ -1,6 +1,7 @@
 package chunk
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -292,6 +293,44 @@ func TestSingleText(t *testing.T) {
 			assert.Equal(t, tt.ok, ok)
 			assert.Equal(t, tt.key, string(key))
 			assert.Equal(t, tt.text, string(text))
+		})
+	}
+}
+
+func TestReaderSkipsGroupMarkers(t *testing.T) {
+	// [[EventTime 0xffffffff.0, {"schema": "otlp"}], {"resource": {}}]
+	groupStart := []byte{0x92, 0x92, 0xd7, 0x00, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0,
+		0x81, 0xa6, 's', 'c', 'h', 'e', 'm', 'a', 0xa4, 'o', 't', 'l', 'p',
+		0x81, 0xa8, 'r', 'e', 's', 'o', 'u', 'r', 'c', 'e', 0x80}
+	// [[EventTime 0xfffffffe.0, {}], {}]
+	groupEnd := []byte{0x92, 0x92, 0xd7, 0x00, 0xff, 0xff, 0xff, 0xfe, 0, 0, 0, 0, 0x80, 0x80}
+	// [[-1, {}], {}] and [[-2, {}], {}]: the integer form.
+	intStart := []byte{0x92, 0x92, 0xff, 0x80, 0x80}
+	intEnd := []byte{0x92, 0x92, 0xfe, 0x80, 0x80}
+	record := Encoder{}.Append(nil, t0, []string{"log"}, []string{"CEF:0|a|b|c|d|e|f|k=v"})
+	// EventTime 0xffffffff.000000001 is an ordinary (if distant) time.
+	late := []byte{0x92, 0x92, 0xd7, 0x00, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 1, 0x80, 0x81, 0xa1, 'k', 0xa1, 'v'}
+
+	tests := []struct {
+		name    string
+		data    []byte
+		indexes []int
+	}{
+		{"EventTime markers around a record", slices.Concat(groupStart, record, groupEnd), []int{1}},
+		{"integer markers around a record", slices.Concat(intStart, record, intEnd), []int{1}},
+		{"only markers", slices.Concat(groupStart, groupEnd), nil},
+		{"nanoseconds make a record", slices.Concat(late, record), []int{0, 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			entries, errs, err := readAll(t, tt.data)
+			require.NoError(t, err)
+			require.Empty(t, errs)
+			var indexes []int
+			for _, e := range entries {
+				indexes = append(indexes, e.Index)
+			}
+			assert.Equal(t, tt.indexes, indexes)
 		})
 	}
 }
