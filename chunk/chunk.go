@@ -66,26 +66,25 @@ func (r *Reader) Reset(data []byte) {
 // Group markers, the entries that open and close a group of records that
 // share metadata, are skipped as Fluent Bit's own decoder skips them.
 func (r *Reader) Next(e *Entry) (bool, error) {
-	for {
-		ok, err := r.next(e)
+	for r.err == nil && len(r.rest) > 0 {
+		if n, ok := fastEntry(r.rest, e); ok && !r.slow {
+			e.Index = r.index
+			r.index++
+			r.rest = r.rest[n:]
+			return true, nil
+		}
+
+		ok, err := r.decodeNext(e)
 		if !ok || err != nil || !isGroupMarker(e.Time) {
 			return ok, err
 		}
 	}
+	return false, nil
 }
 
-func (r *Reader) next(e *Entry) (bool, error) {
-	if r.err != nil || len(r.rest) == 0 {
-		return false, nil
-	}
-
-	if n, ok := fastEntry(r.rest, e); ok && !r.slow {
-		e.Index = r.index
-		r.index++
-		r.rest = r.rest[n:]
-		return true, nil
-	}
-
+// decodeNext is Next through msgp's decoder, for the entries that fastEntry
+// leaves: other shapes, malformed entries and group markers.
+func (r *Reader) decodeNext(e *Entry) (bool, error) {
 	raw := r.rest
 	after, err := msgp.Skip(raw)
 	if err != nil {

@@ -2,6 +2,7 @@ package chunk
 
 import (
 	"encoding/binary"
+	"math"
 	"time"
 )
 
@@ -101,8 +102,8 @@ func fastEntry(b []byte, e *Entry) (int, bool) {
 	}
 	sec := binary.BigEndian.Uint32(b[4:8])
 	nsec := binary.BigEndian.Uint32(b[8:12])
-	if nsec >= 1e9 {
-		return 0, false
+	if nsec >= 1e9 || nsec == 0 && sec >= math.MaxUint32-1 {
+		return 0, false // out of range, or a group marker for the slow path
 	}
 
 	pos := 12
