@@ -120,7 +120,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitError
 	}
 
-	if err := checkSettingKeys(settings); err != nil {
+	if err := checkSettingKeys(settings, stderr); err != nil {
 		fmt.Fprintf(stderr, "runningrat hunt: %v\n", err)
 		return exitError
 	}
@@ -165,13 +165,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 // checkSettingKeys rejects a -p key that the plugin does not read, with the
-// nearest known key, as the plugin does for its section in Fluent Bit.
-// Fluent Bit's own output keys (Workers, Match, tls.*) are rejected too:
-// nothing in a hunt reads them.
-func checkSettingKeys(settings settingFlags) error {
+// nearest known key, as the plugin does for its section in Fluent Bit. Fluent
+// Bit's own output keys (Match, Workers, tls.*), which an [OUTPUT] section
+// copied into -p flags holds, are accepted with a warning: nothing in a
+// hunt reads them.
+func checkSettingKeys(settings settingFlags, stderr io.Writer) error {
 	var unknown []string
 	for key := range settings {
 		if slices.ContainsFunc(pipeline.Keys, func(k string) bool { return strings.EqualFold(k, key) }) {
+			continue
+		}
+		if flbconf.IsFluentBitKey(key) {
+			fmt.Fprintf(stderr, "runningrat hunt: -p %s is a Fluent Bit output key, which the hunt ignores (-workers sets its parallelism)\n", key)
 			continue
 		}
 		if suggestion := flbconf.Closest(key, pipeline.Keys); suggestion != "" {

@@ -87,10 +87,15 @@ func TestHuntRejectsUnknownSetting(t *testing.T) {
 	assert.Contains(t, stderr.String(), "unknown setting -p Detecton_Mode (did you mean Detection_Mode?)")
 	assert.Empty(t, stdout.String(), "no alert from a run that never started")
 
-	stderr.Reset()
-	code = run([]string{"hunt", "-p", "Workers=4", "../../testdata/samples"}, &stdout, &stderr)
-	assert.Equal(t, exitError, code, "Fluent Bit's keys do nothing in a hunt")
-	assert.Contains(t, stderr.String(), "unknown setting -p Workers")
+}
+
+func TestHuntIgnoresFluentBitKeys(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"hunt", "-summary", "none", "-p", "Workers=4", "-p", "Match=fw.*", "../../testdata/samples"}, &stdout, &stderr)
+
+	assert.Equal(t, exitAlerts, code)
+	assert.Contains(t, stderr.String(), "-p Workers is a Fluent Bit output key, which the hunt ignores")
+	assert.Contains(t, stderr.String(), "-p Match is a Fluent Bit output key")
 }
 
 func TestHuntBadSettingPrintsNoSummary(t *testing.T) {

@@ -36,6 +36,12 @@ func (s Section) UnknownKeys(known []string) []UnknownKey {
 	return unknown
 }
 
+// IsFluentBitKey reports whether Fluent Bit reads key itself in every output
+// section, as it does Match, Workers and the tls.* keys.
+func IsFluentBitKey(key string) bool {
+	return isKnown(key, nil)
+}
+
 func isKnown(key string, known []string) bool {
 	for _, list := range [][]string{known, fluentBitKeys} {
 		for _, k := range list {
