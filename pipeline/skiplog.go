@@ -31,35 +31,29 @@ type skipLog struct {
 	log      *slog.Logger
 	interval time.Duration
 
-	// kinds holds the state of each known kind. The map is never written
-	// after newSkipLog, so a flood of bad records reads it without a lock.
+	// kinds holds the state of each kind of line: the skip reasons and the
+	// spool-full warning. The map is never written after newSkipLog, so a
+	// flood of bad records reads it without a lock.
 	kinds map[string]*skipKind
 
-	mu         sync.Mutex
-	last       map[string]time.Time
-	suppressed map[string]int64 // lines held back, for kinds not in kinds
+	mu sync.Mutex // serialises the decisions to log a line
 }
 
-// skipKind is the lock-free state of one kind of line.
+// skipKind is the state of one kind of line.
 type skipKind struct {
 	count atomic.Int64 // records skipped, for skip reasons
 	// quietUntil is the Unix time in nanoseconds before which lines are
-	// held back without taking the mutex.
+	// suppressed without taking the mutex.
 	quietUntil atomic.Int64
-	held       atomic.Int64 // lines held back since the last one
+	suppressed atomic.Int64 // lines not logged since the last one
+	last       time.Time    // when the last line was logged, under skipLog.mu
 }
 
 // spoolFullKind is the kind of the spool-full warning.
 const spoolFullKind = "spool full"
 
 func newSkipLog(log *slog.Logger, interval time.Duration) *skipLog {
-	s := &skipLog{
-		log:        log,
-		interval:   interval,
-		kinds:      map[string]*skipKind{},
-		last:       map[string]time.Time{},
-		suppressed: map[string]int64{},
-	}
+	s := &skipLog{log: log, interval: interval, kinds: map[string]*skipKind{}}
 	for _, kind := range append(skipReasons, spoolFullKind) {
 		s.kinds[kind] = new(skipKind)
 	}
@@ -100,33 +94,26 @@ func (s *skipLog) warn(now time.Time, kind, tag, message string) {
 	s.log.Warn(message, attrs...)
 }
 
-// allow reports whether a line of the given kind may be logged at now, and
-// how many were held back since the last one.
+// allow reports whether a line of the given kind, one of skipReasons or
+// spoolFullKind, may be logged at now, and how many were suppressed since
+// the last one.
 func (s *skipLog) allow(kind string, now time.Time) (bool, int64) {
 	k := s.kinds[kind]
-	if k != nil && now.UnixNano() < k.quietUntil.Load() {
-		k.held.Add(1)
+	if now.UnixNano() < k.quietUntil.Load() {
+		k.suppressed.Add(1)
 		return false, 0
 	}
 
+	// Two workers can pass the check above at once: the mutex lets one log.
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if last, ok := s.last[kind]; ok && now.Sub(last) < s.interval {
-		if k != nil {
-			k.held.Add(1)
-		} else {
-			s.suppressed[kind]++
-		}
+	if !k.last.IsZero() && now.Sub(k.last) < s.interval {
+		k.suppressed.Add(1)
 		return false, 0
 	}
-	s.last[kind] = now
-	suppressed := s.suppressed[kind]
-	s.suppressed[kind] = 0
-	if k != nil {
-		k.quietUntil.Store(now.Add(s.interval).UnixNano())
-		suppressed += k.held.Swap(0)
-	}
-	return true, suppressed
+	k.last = now
+	k.quietUntil.Store(now.Add(s.interval).UnixNano())
+	return true, k.suppressed.Swap(0)
 }
 
 // totals returns the count of each reason that occurred.
