@@ -67,9 +67,9 @@ type Options struct {
 	// filesystem buffer does with storage.sync normal. A committed write
 	// survives a crash or kill of the process. A power loss or a crash of
 	// the host before the kernel writes it back can lose it, bring back
-	// alerts already deleted, or damage the file; bbolt checksums only its
-	// meta pages, so Open detects and salvages some damage but not all of
-	// it. Close syncs once.
+	// alerts already deleted, or damage the file. bbolt checksums only its
+	// meta pages, so Open detects and salvages some of that damage, not all.
+	// Close syncs once.
 	NoSync bool
 }
 

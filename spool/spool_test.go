@@ -120,7 +120,7 @@ func TestOpenAppliesNoSync(t *testing.T) {
 // A NoSync spool leaves the disk to the kernel, but a committed Append must
 // already be in the file, so that a killed process loses nothing. A copy
 // taken while the spool is open reads what a restarted process would read.
-func TestNoSyncAppendIsInTheFileBeforeClose(t *testing.T) {
+func TestNoSyncAppendReachesFile(t *testing.T) {
 	dir := t.TempDir()
 	s, _, err := Open(filepath.Join(dir, "spool.db"), Options{NoSync: true}, quiet())
 	require.NoError(t, err)
